@@ -1,0 +1,45 @@
+"""The `workflow` command line: parse, call one library function, print.
+
+Only click is imported at start-up; each command imports the library it calls, so `--help`
+never loads SQLAlchemy. Library errors (WorkflowError) become one `Error: ...` line and exit 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from workflow.cli.common import WorkflowGroup, date_option_value, pass_app  # noqa: F401
+
+
+@click.group(cls=WorkflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db_url", metavar="URL", envvar="WORKFLOW_DB",
+              help="Database URL (default sqlite:///workflow.db; postgresql+psycopg://... too).")
+@click.option("--policies", type=click.Path(file_okay=False), envvar="WORKFLOW_POLICIES",
+              help="Policy directory (default: the policies shipped with workflow).")
+@click.option("--as", "actor", metavar="NAME", envvar="WORKFLOW_ACTOR",
+              help="Act as this actor (every change is recorded with its actor).")
+@click.option("--today", metavar="YYYY-MM-DD", envvar="WORKFLOW_TODAY",
+              help="Pretend today is this day (replays and tests).")
+@click.version_option(package_name="workflow", prog_name="workflow")
+@click.pass_context
+def cli(ctx: click.Context, db_url, policies, actor, today):
+    """Approval workflow with traffic-light deadline tracking for project permits.
+
+    Example: workflow demo
+    """
+    ctx.obj = {
+        "db_url": db_url, "policies": policies, "actor": actor,
+        "today": date_option_value(today, "--today"),
+    }
+
+
+def main() -> None:
+    cli.main(prog_name="workflow")
+
+
+from workflow.cli import core  # noqa: E402,F401  (registers the commands)
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Fold an item's events into its current facts (what the cached row holds).
+
+The same function serves a live move (apply one event to the current facts) and a rebuild
+(apply every event from the first), which is what keeps a row equal to its rebuild.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+from workflow.domain.calendar import Calendar
+from workflow.domain.clock import ClockFacts, Phase, pause_length
+from workflow.domain.lifecycle import ClockEffect
+
+
+@dataclass(frozen=True, kw_only=True)
+class Facts:
+    """An item's state and clock facts after its moves."""
+
+    state: str
+    phase: Phase
+    promised_days: int | None = None
+    extension_days: int = 0
+    paused_days: int = 0
+    accepted_on: date | None = None
+    suspended_since: date | None = None
+    closed_on: date | None = None
+    last_move_on: date | None = None
+
+    def clock(self) -> ClockFacts:
+        return ClockFacts(
+            phase=self.phase, accepted_on=self.accepted_on, promised_days=self.promised_days,
+            extension_days=self.extension_days, paused_days=self.paused_days,
+            suspended_since=self.suspended_since, closed_on=self.closed_on,
+        )
+
+
+def apply_move(
+    facts: Facts,
+    *,
+    cal: Calendar,
+    effect: ClockEffect,
+    state: str,
+    phase: Phase,
+    on: date,
+    days: int | None = None,
+    promised_days: int | None = None,
+) -> Facts:
+    """Return the facts after one move into `state` on day `on`.
+
+    `promised_days` is the limit snapshotted by a `start` (acceptance); `days` the working days an
+    `extend` adds. Leaving a suspension (resume, close, void) adds the pause to `paused_days`.
+    """
+    new = replace(facts, state=state, phase=phase, last_move_on=on)
+    if facts.suspended_since is not None and phase != Phase.PAUSED:
+        new = replace(
+            new,
+            paused_days=facts.paused_days + pause_length(cal, facts.suspended_since, on),
+            suspended_since=None,
+        )
+    if effect == ClockEffect.START:
+        new = replace(
+            new, accepted_on=on, promised_days=promised_days, extension_days=0, paused_days=0,
+            suspended_since=None, closed_on=None,
+        )
+    elif effect == ClockEffect.PAUSE:
+        new = replace(new, suspended_since=on)
+    elif effect == ClockEffect.EXTEND:
+        new = replace(new, extension_days=facts.extension_days + (days or 0))
+    elif effect in (ClockEffect.CLOSE, ClockEffect.VOID):
+        new = replace(new, closed_on=on)
+    return new

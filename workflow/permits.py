@@ -1,0 +1,352 @@
+"""Permits: add one to a project, advance it through its lifecycle, show and list them."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from workflow import actors
+from workflow.app import App
+from workflow.domain.calendar import Calendar, day_number
+from workflow.domain.clock import ClockReading, Light, Phase, read_clock, row_due_on
+from workflow.domain.lifecycle import ClockEffect, MoveRequest, Role
+from workflow.domain.projection import Facts, apply_move
+from workflow.errors import BadData, Conflict, NotFound
+from workflow.policy import LEVELS, PermitType, Policy
+from workflow.store.events import event_t, make_event, permit_t, read_events, write_permit
+from workflow.store.models import Project, utcnow
+
+project_t = Project.__table__
+ADD_PERMIT = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DEPARTMENT})
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """Split a permit reference `PROJECT-CODE/TYPE`."""
+    code, sep, type_ = ref.strip().rpartition("/")
+    if not sep or not code or not type_:
+        raise BadData(f"bad permit reference {ref!r}: expected PROJECT-CODE/TYPE")
+    return code, type_
+
+
+def _select_permits():
+    return sa.select(
+        permit_t,
+        project_t.c.code.label("project_code"),
+        project_t.c.name.label("project_name"),
+        project_t.c.district,
+    ).join(project_t, project_t.c.id == permit_t.c.project_id)
+
+
+def load(conn: Connection, ref: str) -> sa.Row:
+    """Return the permit row for `ref` (with project code and name), or raise NotFound."""
+    code, type_ = split_ref(ref)
+    row = conn.execute(
+        _select_permits().where(project_t.c.code == code, permit_t.c.type == type_)
+    ).first()
+    if row is None:
+        exists = conn.execute(sa.select(project_t.c.id).where(project_t.c.code == code)).first()
+        if exists is None:
+            raise NotFound(f"unknown project {code!r}")
+        raise NotFound(f"project {code} has no {type_} permit")
+    return row
+
+
+def facts_of(row: Any, policy: Policy) -> Facts:
+    return Facts(
+        state=row.state, phase=Phase(row.phase), promised_days=row.promised_days,
+        extension_days=row.extension_days, paused_days=row.paused_days,
+        accepted_on=row.accepted_on, suspended_since=row.suspended_since,
+        closed_on=row.closed_on, last_move_on=row.last_move_on,
+    )
+
+
+def cached_fields(facts: Facts, ptype: PermitType, cal: Calendar, light_on: date | None) -> dict:
+    """Return the permit row's cached columns for `facts`, light read as of `light_on`."""
+    clock = facts.clock()
+    light = Light.NONE
+    if light_on is not None:
+        light = read_clock(clock, cal, ptype.warning, light_on).light
+    limit = (facts.promised_days or 0) + facts.extension_days
+    return {
+        "state": facts.state, "phase": facts.phase.value, "promised_days": facts.promised_days,
+        "extension_days": facts.extension_days, "paused_days": facts.paused_days,
+        "accepted_on": facts.accepted_on, "suspended_since": facts.suspended_since,
+        "closed_on": facts.closed_on, "last_move_on": facts.last_move_on,
+        "due_on": row_due_on(clock, cal),
+        "warn_at": ptype.warning.warn_at(limit) if facts.promised_days is not None else None,
+        "light": light.value, "light_on": light_on,
+    }
+
+
+def view(row: Any, policy: Policy, cal: Calendar, today: date) -> dict[str, Any]:
+    """Return a permit as the CLI shows it: identity, state, and its clock as of `today`."""
+    ptype = policy.permit_types.get(row.type)
+    reading: ClockReading | None = None
+    if ptype is not None:
+        reading = read_clock(facts_of(row, policy).clock(), cal, ptype.warning, today)
+    state = policy.lifecycle.states.get(row.state)
+    out = {
+        "ref": f"{row.project_code}/{row.type}",
+        "project": row.project_code,
+        "project_name": row.project_name,
+        "district": row.district,
+        "type": row.type,
+        "type_name": ptype.zh if ptype else row.type,
+        "department": row.department,
+        "level": row.level,
+        "state": row.state,
+        "state_name": state.zh if state else row.state,
+        "phase": row.phase,
+        "responsible": row.responsible,
+        "version": row.version,
+        "closed_on": row.closed_on.isoformat() if row.closed_on else None,
+        "suspended_since": row.suspended_since.isoformat() if row.suspended_since else None,
+        "as_of": today.isoformat(),
+    }
+    if reading is not None:
+        out.update(reading.as_dict())
+    return out
+
+
+def add(
+    app: App,
+    project_code: str,
+    type_code: str,
+    *,
+    level: str | None = None,
+    promised_days: int | None = None,
+    responsible: str | None = None,
+) -> dict:
+    """Add a permit of `type_code` to a project; return its view. The reference is CODE/TYPE."""
+    policy = app.policy
+    ptype = policy.permit_type(type_code)
+    level = level or policy.settings.default_level
+    if level not in LEVELS:
+        raise BadData(f"unknown level {level!r} (levels: {', '.join(LEVELS)})")
+    if level not in ptype.promised_days and promised_days is None:
+        raise BadData(
+            f"permit type {type_code} has no promised limit at level {level} "
+            f"(levels: {', '.join(ptype.promised_days)}); pass --promised-days"
+        )
+    if promised_days is not None and promised_days < 1:
+        raise BadData("--promised-days must be a positive integer")
+    today = app.today()
+    with app.db.connect(write=True) as conn:
+        actor = actors.lookup(conn, app.settings.actor)
+        ref = f"{project_code}/{type_code}"
+        actors.require(actor, ADD_PERMIT, f"add permit {ref}", ptype.department)
+        pid = conn.execute(
+            sa.select(project_t.c.id).where(project_t.c.code == project_code)
+        ).scalar_one_or_none()
+        if pid is None:
+            raise NotFound(f"unknown project {project_code!r}")
+        if conn.execute(
+            sa.select(permit_t.c.id).where(
+                permit_t.c.project_id == pid, permit_t.c.type == type_code
+            )
+        ).first():
+            raise BadData(f"permit {ref} already exists")
+        initial = policy.lifecycle.initial
+        permit_id = conn.execute(
+            permit_t.insert().values(
+                project_id=pid, type=type_code, department=ptype.department, level=level,
+                responsible=responsible, state=initial, phase=Phase.PENDING.value,
+                promised_override=promised_days, extension_days=0, paused_days=0,
+                light=Light.NONE.value, version=0, head_hash="", created_at=utcnow(),
+            )
+        ).inserted_primary_key[0]
+        event = make_event(
+            permit_id=permit_id, seq=1, prev_hash="", kind="create", event="create", on=today,
+            actor=actor.name, data={"type": type_code, "level": level, "state": initial,
+                                    "promised_override": promised_days,
+                                    "responsible": responsible},
+        )
+        write_permit(conn, permit_id, 0, {}, event)
+        row = load(conn, ref)
+    return view(row, policy, app.calendar, today)
+
+
+def unmet_prerequisites(conn: Connection, row: Any, ptype: PermitType, policy: Policy) -> list[str]:
+    """Prerequisite permits of the same project that are required but not yet granted."""
+    if not ptype.prerequisites:
+        return []
+    others = conn.execute(
+        sa.select(permit_t.c.type, permit_t.c.state).where(
+            permit_t.c.project_id == row.project_id, permit_t.c.type.in_(ptype.prerequisites)
+        )
+    ).all()
+    states = policy.lifecycle.states
+    unmet = []
+    for type_, state in others:
+        spec = states.get(state)
+        if spec is None or spec.phase == Phase.VOID or spec.granted:
+            continue
+        unmet.append(f"{type_} ({state})")
+    return sorted(unmet)
+
+
+def advance(
+    app: App,
+    ref: str,
+    event: str,
+    *,
+    on: date | None = None,
+    reason: str | None = None,
+    days: int | None = None,
+    expect_version: int | None = None,
+) -> dict:
+    """Fire `event` on permit `ref` as of day `on` (default today); return the new view.
+
+    `on` may not lie in the future nor before the permit's previous move. With
+    `expect_version`, the move is refused as a conflict if the permit moved since it was read.
+    """
+    policy, cal = app.policy, app.calendar
+    today = app.today()
+    on = on or today
+    if on > today:
+        raise BadData(f"--on {on} is in the future (today is {today})")
+    lifecycle = policy.lifecycle
+    if event not in lifecycle.events:
+        raise BadData(f"unknown event {event!r} (events: {', '.join(lifecycle.events)})")
+    spec = lifecycle.events[event]
+    if days is not None and not spec.days:
+        raise BadData(f"{event} takes no --days")
+    with app.db.connect(write=True) as conn:
+        actor = actors.lookup(conn, app.settings.actor)
+        row = load(conn, ref)
+        ref = f"{row.project_code}/{row.type}"
+        if expect_version is not None and row.version != expect_version:
+            raise Conflict(
+                f"{ref} is at version {row.version}, not {expect_version}: "
+                "someone moved it first; look again and retry"
+            )
+        ptype = policy.permit_type(row.type)
+        if row.last_move_on is not None and on < row.last_move_on:
+            raise BadData(f"--on {on} is before {ref}'s previous move on {row.last_move_on}")
+        request = MoveRequest(
+            ref=ref, department=row.department, actor=actor, reason=reason, days=days,
+            unmet_prerequisites=tuple(unmet_prerequisites(conn, row, ptype, policy))
+            if spec.prerequisites else (),
+            extension_days=row.extension_days, max_extension_days=ptype.max_extension_days,
+        )
+        new_state = lifecycle.move(row.state, event, request)
+        promised = None
+        if spec.clock == ClockEffect.START:
+            promised = row.promised_override or ptype.promised_days.get(row.level)
+            if promised is None:
+                raise BadData(f"{ref}: no promised limit at level {row.level}")
+        facts = apply_move(
+            facts_of(row, policy), cal=cal, effect=spec.clock, state=new_state,
+            phase=lifecycle.phase(new_state), on=on, days=days, promised_days=promised,
+        )
+        light_on = max(on, row.light_on) if row.light_on else on
+        values = cached_fields(facts, ptype, cal, light_on)
+        data: dict[str, Any] = {"from": row.state, "to": new_state}
+        if days is not None:
+            data["days"] = days
+        if promised is not None:
+            data["promised_days"] = promised
+        ev = make_event(
+            permit_id=row.id, seq=row.version + 1, prev_hash=row.head_hash, kind="move",
+            event=event, on=on, actor=actor.name, reason=reason, data=data,
+        )
+        write_permit(conn, row.id, row.version, values, ev)
+        new_row = load(conn, ref)
+    return view(new_row, policy, cal, today)
+
+
+def show(app: App, ref: str) -> dict:
+    with app.db.connect() as conn:
+        row = load(conn, ref)
+    return view(row, app.policy, app.calendar, app.today())
+
+
+def history(app: App, ref: str) -> list[dict]:
+    """Every event of a permit, oldest first: who, what, effective date, when recorded, why."""
+    with app.db.connect() as conn:
+        row = load(conn, ref)
+        events = read_events(conn, row.id)
+    return [
+        {
+            "seq": e.seq, "kind": e.kind, "event": e.event, "on": e.on.isoformat(),
+            "actor": e.actor, "reason": e.reason, "data": json.loads(e.data),
+            "recorded_at": e.recorded_at.isoformat(timespec="seconds"),
+        }
+        for e in events
+    ]
+
+
+def list_(
+    app: App,
+    *,
+    state: str | None = None,
+    department: str | None = None,
+    district: str | None = None,
+    project: str | None = None,
+    type_: str | None = None,
+    light: str | None = None,
+) -> list[dict]:
+    """Permits matching every filter given, with their clocks as of today."""
+    policy, cal, today = app.policy, app.calendar, app.today()
+    if state is not None and state not in policy.lifecycle.states:
+        raise BadData(f"unknown state {state!r} (states: {', '.join(policy.lifecycle.states)})")
+    if department is not None and department not in policy.departments:
+        raise BadData(f"unknown department {department!r}")
+    if light is not None and light not in {x.value for x in Light}:
+        raise BadData(f"unknown light {light!r} (lights: none, green, yellow, red)")
+    query = _select_permits()
+    if state:
+        query = query.where(permit_t.c.state == state)
+    if department:
+        query = query.where(permit_t.c.department == department)
+    if district:
+        query = query.where(project_t.c.district == district)
+    if project:
+        query = query.where(project_t.c.code == project)
+    if type_:
+        query = query.where(permit_t.c.type == type_)
+    if light:
+        from workflow.store.queries import live_light
+
+        query = query.where(live_light(day_number(today)) == light)
+    query = query.order_by(project_t.c.code, permit_t.c.id)
+    with app.db.connect() as conn:
+        rows = conn.execute(query).all()
+    return [view(r, policy, cal, today) for r in rows]
+
+
+def rebuild_values(events: list[Any], ptype: PermitType, policy: Policy, cal: Calendar) -> dict:
+    """Recompute a permit's cached columns from its events alone."""
+    lifecycle = policy.lifecycle
+    facts: Facts | None = None
+    light_on: date | None = None
+    for e in events:
+        data = json.loads(e.data)
+        if e.kind == "create":
+            state = data.get("state", lifecycle.initial)
+            facts = Facts(state=state, phase=lifecycle.phase(state))
+        elif e.kind == "move":
+            assert facts is not None
+            spec = lifecycle.events.get(e.event)
+            effect = spec.clock if spec else ClockEffect.NONE
+            new_state = data["to"]
+            facts = apply_move(
+                facts, cal=cal, effect=effect, state=new_state,
+                phase=lifecycle.phase(new_state), on=e.on, days=data.get("days"),
+                promised_days=data.get("promised_days"),
+            )
+            light_on = max(light_on, e.on) if light_on else e.on
+        elif e.kind == "light":
+            light_on = max(light_on, e.on) if light_on else e.on
+    if facts is None:
+        raise BadData("permit has no creation event")
+    if facts.phase == Phase.PENDING:
+        light_on = None if light_on is None else light_on
+    values = cached_fields(facts, ptype, cal, light_on)
+    values["version"] = events[-1].seq
+    values["head_hash"] = events[-1].hash
+    return values

@@ -1,0 +1,475 @@
+"""Policies as data: load `policies/` (YAML), validate it, and build the domain objects.
+
+Every error names the file and the key, e.g.
+``policies/permits.yaml: permits.eia.promised_days.county: must be a positive integer``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from workflow.domain.calendar import Calendar, YearSchedule
+from workflow.domain.clock import Phase, WarningRule
+from workflow.domain.lifecycle import ClockEffect, EventSpec, Lifecycle, Role, StateSpec
+from workflow.errors import PolicyError
+
+LEVELS = ("national", "provincial", "municipal", "county")
+Level = Literal["national", "provincial", "municipal", "county"]
+CODE = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Names(_Strict):
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class SettingsModel(_Strict):
+    timezone: str = "Asia/Shanghai"
+    calendar: str = "cn-mainland"
+    language: Literal["zh", "en"] = "zh"
+    default_level: Level = "county"
+    office: Names = Names(zh="重点项目建设推进办公室", en="Key Projects Promotion Office")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
+class DepartmentsModel(_Strict):
+    departments: dict[str, Names] = Field(min_length=1)
+
+
+class WarningModel(_Strict):
+    remaining_days: int | None = Field(default=None, ge=0)
+    elapsed_percent: int | None = Field(default=None, gt=0, le=100)
+
+
+class PermitTypeModel(_Strict):
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    department: str
+    promised_days: dict[Level, int] = Field(min_length=1)
+    prerequisites: list[str] = []
+    warning: WarningModel = WarningModel(remaining_days=3)
+    max_extension_days: int | None = Field(default=None, ge=0)
+
+    @field_validator("promised_days")
+    @classmethod
+    def _positive(cls, v: dict[str, int]) -> dict[str, int]:
+        for level, days in v.items():
+            if days < 1:
+                raise ValueError(f"{level}: must be a positive integer")
+        return v
+
+
+class PermitsModel(_Strict):
+    permits: dict[str, PermitTypeModel] = Field(min_length=1)
+
+
+class StateModel(_Strict):
+    zh: str
+    en: str
+    phase: Phase
+    granted: bool = False
+
+
+class EventModel(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    zh: str
+    en: str
+    from_: list[str] = Field(alias="from", min_length=1)
+    to: str
+    clock: ClockEffect = ClockEffect.NONE
+    roles: list[Role] = Field(min_length=1)
+    reason: bool = False
+    days: bool = False
+    prerequisites: bool = False
+
+
+class LifecycleModel(_Strict):
+    initial: str
+    max_extension_days: int = Field(default=10, ge=0)
+    states: dict[str, StateModel] = Field(min_length=1)
+    events: dict[str, EventModel] = Field(min_length=1)
+
+
+class YearModel(_Strict):
+    holidays: dict[date, str] = {}
+    workdays: dict[date, str] = {}
+
+
+class CalendarModel(_Strict):
+    name: str
+    years: dict[int, YearModel]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Department:
+    code: str
+    zh: str
+    en: str
+
+    def name(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+@dataclass(frozen=True, kw_only=True)
+class PermitType:
+    code: str
+    zh: str
+    en: str
+    department: str
+    promised_days: dict[str, int]
+    prerequisites: tuple[str, ...]
+    warning: WarningRule
+    max_extension_days: int
+
+    def name(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """One validated snapshot of a policy directory."""
+
+    directory: Path
+    settings: SettingsModel
+    departments: dict[str, Department]
+    permit_types: dict[str, PermitType]
+    lifecycle: Lifecycle
+    calendars: dict[str, Calendar]
+    digest: str
+    extra: dict[str, Any] = field(default_factory=dict)  # other validated files, by stem
+
+    @cached_property
+    def calendar(self) -> Calendar:
+        return self.calendars[self.settings.calendar]
+
+    def permit_type(self, code: str) -> PermitType:
+        from workflow.errors import NotFound
+
+        try:
+            return self.permit_types[code]
+        except KeyError:
+            raise NotFound(
+                f"unknown permit type {code!r} (known: {', '.join(self.permit_types)})"
+            ) from None
+
+    def type_order(self) -> list[str]:
+        """Permit types in prerequisite order (a prerequisite before what needs it)."""
+        return _topological(self.permit_types)
+
+
+def default_policy_dir() -> Path:
+    """Return the policies shipped with the package (or the checkout's, in development)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "policies", here.parent / "policies"):
+        if (candidate / "permits.yaml").is_file():
+            return candidate
+    raise PolicyError("no policies directory found: pass --policies DIR")
+
+
+def _display(directory: Path, name: str) -> str:
+    return f"{directory.name}/{name}" if directory.name else name
+
+
+def _read_yaml(directory: Path, name: str, required: bool = True) -> tuple[Any, bytes]:
+    path = directory / name
+    if not path.is_file():
+        if required:
+            raise PolicyError(f"{_display(directory, name)}: file missing")
+        return None, b""
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PolicyError(f"{_display(directory, name)}: not UTF-8 text") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "?"
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise PolicyError(f"{_display(directory, name)}: {where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError(f"{_display(directory, name)}: top level must be a mapping")
+    return data, raw
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "is required",
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "dict_type": "must be a mapping",
+    "list_type": "must be a list",
+    "too_short": "must not be empty",
+    "date_from_datetime_parsing": "must be a date (YYYY-MM-DD)",
+    "date_parsing": "must be a date (YYYY-MM-DD)",
+    "date_type": "must be a date (YYYY-MM-DD)",
+}
+
+
+def _message(err: dict) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "greater_than":
+        return "must be a positive integer" if ctx.get("gt") == 0 else f"must exceed {ctx.get('gt')}"
+    if kind == "greater_than_equal":
+        return "must not be negative" if ctx.get("ge") == 0 else f"must be at least {ctx.get('ge')}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"must be at most {ctx.get('le', ctx.get('lt'))}"
+    if kind in ("literal_error", "enum"):
+        return f"must be one of {ctx.get('expected', '')}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return _MESSAGES.get(kind, err["msg"][0].lower() + err["msg"][1:])
+
+
+def _validate(model: type[BaseModel], data: Any, where: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = [str(p) for p in err["loc"] if p != "__root__"]
+        msg = _message(err)
+        # a validator's message may start with the key it is about ("county: must be ...")
+        if err["type"] == "value_error" and ": " in msg and not msg.startswith("unknown"):
+            head, rest = msg.split(": ", 1)
+            if head in LEVELS:
+                loc.append(head)
+                msg = rest
+        key = ".".join(loc) if loc else "(top level)"
+        raise PolicyError(f"{where}: {key}: {msg}") from None
+
+
+def _topological(types: dict[str, Any]) -> list[str]:
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(code: str) -> None:
+        if code in seen:
+            return
+        seen.add(code)
+        for pre in types[code].prerequisites:
+            visit(pre)
+        order.append(code)
+
+    for code in types:
+        visit(code)
+    return order
+
+
+def _find_cycle(prereqs: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(code: str) -> list[str] | None:
+        state[code] = 1
+        stack.append(code)
+        for pre in prereqs.get(code, []):
+            if state.get(pre) == 1:
+                return stack[stack.index(pre):] + [pre]
+            if pre not in state:
+                found = visit(pre)
+                if found:
+                    return found
+        stack.pop()
+        state[code] = 2
+        return None
+
+    for code in prereqs:
+        if code not in state:
+            found = visit(code)
+            if found:
+                return found
+    return None
+
+
+def _check_code(code: str, where: str, key: str) -> None:
+    import re
+
+    if not re.match(CODE, str(code)):
+        raise PolicyError(f"{where}: {key}: code must be lower-case letters, digits and _")
+
+
+def load_calendar_file(path: Path, where: str | None = None) -> Calendar:
+    """Load and validate one calendar file."""
+    where = where or str(path)
+    data, _ = _read_yaml(path.parent, path.name)
+    model: CalendarModel = _validate(CalendarModel, data, where)
+    years: dict[int, YearSchedule] = {}
+    for year, sched in model.years.items():
+        for kind, days in (("holidays", sched.holidays), ("workdays", sched.workdays)):
+            for d in days:
+                if d.year != year:
+                    raise PolicyError(f"{where}: years.{year}.{kind}.{d}: date is not in {year}")
+        both = set(sched.holidays) & set(sched.workdays)
+        if both:
+            d = min(both)
+            raise PolicyError(f"{where}: years.{year}.workdays.{d}: also listed as a holiday")
+        years[year] = YearSchedule(dict(sched.holidays), dict(sched.workdays))
+    return Calendar(model.name, years)
+
+
+def load_policy(directory: Path | str | None = None) -> Policy:
+    """Load and validate a policy directory (the shipped one by default)."""
+    directory = Path(directory) if directory else default_policy_dir()
+    if not directory.is_dir():
+        raise PolicyError(f"{directory}: not a directory")
+    w = lambda name: _display(directory, name)  # noqa: E731
+    h = hashlib.sha256()
+
+    data, raw = _read_yaml(directory, "settings.yaml", required=False)
+    h.update(raw)
+    settings: SettingsModel = _validate(SettingsModel, data or {}, w("settings.yaml"))
+
+    data, raw = _read_yaml(directory, "departments.yaml")
+    h.update(raw)
+    deps: DepartmentsModel = _validate(DepartmentsModel, data, w("departments.yaml"))
+    for code in deps.departments:
+        _check_code(code, w("departments.yaml"), f"departments.{code}")
+    departments = {
+        code: Department(code=code, zh=n.zh, en=n.en) for code, n in deps.departments.items()
+    }
+
+    data, raw = _read_yaml(directory, "lifecycle.yaml")
+    h.update(raw)
+    lc: LifecycleModel = _validate(LifecycleModel, data, w("lifecycle.yaml"))
+    lifecycle = _build_lifecycle(lc, w("lifecycle.yaml"))
+
+    data, raw = _read_yaml(directory, "permits.yaml")
+    h.update(raw)
+    pm: PermitsModel = _validate(PermitsModel, data, w("permits.yaml"))
+    permit_types: dict[str, PermitType] = {}
+    for code, t in pm.permits.items():
+        key = f"permits.{code}"
+        _check_code(code, w("permits.yaml"), key)
+        if t.department not in departments:
+            raise PolicyError(
+                f"{w('permits.yaml')}: {key}.department: unknown department {t.department!r}"
+            )
+        for pre in t.prerequisites:
+            if pre not in pm.permits:
+                raise PolicyError(
+                    f"{w('permits.yaml')}: {key}.prerequisites: unknown permit type {pre!r}"
+                )
+        if t.warning.remaining_days is None and t.warning.elapsed_percent is None:
+            raise PolicyError(
+                f"{w('permits.yaml')}: {key}.warning: set remaining_days or elapsed_percent"
+            )
+        if t.warning.remaining_days is not None and t.warning.elapsed_percent is not None:
+            raise PolicyError(
+                f"{w('permits.yaml')}: {key}.warning: set only one of remaining_days, elapsed_percent"
+            )
+        permit_types[code] = PermitType(
+            code=code, zh=t.zh, en=t.en, department=t.department,
+            promised_days=dict(t.promised_days), prerequisites=tuple(t.prerequisites),
+            warning=WarningRule(
+                remaining_days=t.warning.remaining_days, elapsed_percent=t.warning.elapsed_percent
+            ),
+            max_extension_days=(
+                t.max_extension_days if t.max_extension_days is not None
+                else lifecycle.max_extension_days
+            ),
+        )
+    cycle = _find_cycle({c: list(t.prerequisites) for c, t in permit_types.items()})
+    if cycle:
+        raise PolicyError(
+            f"{w('permits.yaml')}: permits.{cycle[0]}.prerequisites: cycle {' -> '.join(cycle)}"
+        )
+    if settings.default_level not in LEVELS:
+        raise PolicyError(f"{w('settings.yaml')}: default_level: unknown level")
+
+    calendars: dict[str, Calendar] = {}
+    cal_dir = directory / "calendars"
+    if cal_dir.is_dir():
+        for path in sorted(cal_dir.glob("*.yaml")):
+            h.update(path.read_bytes())
+            calendars[path.stem] = load_calendar_file(
+                path, f"{_display(directory, 'calendars/' + path.name)}"
+            )
+    if settings.calendar not in calendars:
+        raise PolicyError(
+            f"{w('settings.yaml')}: calendar: no calendars/{settings.calendar}.yaml "
+            f"(found: {', '.join(calendars) or 'none'})"
+        )
+    return Policy(
+        directory=directory, settings=settings, departments=departments,
+        permit_types=permit_types, lifecycle=lifecycle, calendars=calendars,
+        digest=h.hexdigest()[:16],
+    )
+
+
+def _build_lifecycle(lc: LifecycleModel, where: str) -> Lifecycle:
+    for code in lc.states:
+        _check_code(code, where, f"states.{code}")
+    if lc.initial not in lc.states:
+        raise PolicyError(f"{where}: initial: unknown state {lc.initial!r}")
+    if lc.states[lc.initial].phase != Phase.PENDING:
+        raise PolicyError(f"{where}: initial: the initial state must have phase pending")
+    states = {
+        code: StateSpec(name=code, zh=s.zh, en=s.en, phase=s.phase, granted=s.granted)
+        for code, s in lc.states.items()
+    }
+    for code, s in lc.states.items():
+        if s.granted and s.phase != Phase.CLOSED:
+            raise PolicyError(f"{where}: states.{code}.granted: only a closed state can be granted")
+    events: dict[str, EventSpec] = {}
+    for code, e in lc.events.items():
+        key = f"events.{code}"
+        _check_code(code, where, key)
+        if code in states:
+            raise PolicyError(f"{where}: {key}: an event may not share a state's name")
+        for src in e.from_:
+            if src not in states:
+                raise PolicyError(f"{where}: {key}.from: unknown state {src!r}")
+        dest = None if e.to == "same" else e.to
+        if dest is not None and dest not in states:
+            raise PolicyError(f"{where}: {key}.to: unknown state {e.to!r}")
+        if Role.VIEWER in e.roles:
+            raise PolicyError(f"{where}: {key}.roles: a viewer may change nothing")
+        expected = {
+            ClockEffect.START: Phase.RUNNING,
+            ClockEffect.PAUSE: Phase.PAUSED,
+            ClockEffect.RESUME: Phase.RUNNING,
+            ClockEffect.CLOSE: Phase.CLOSED,
+            ClockEffect.VOID: Phase.VOID,
+        }.get(e.clock)
+        if expected and (dest is None or states[dest].phase != expected):
+            raise PolicyError(
+                f"{where}: {key}.to: clock {e.clock.value} must lead to a state of phase "
+                f"{expected.value}"
+            )
+        if e.clock == ClockEffect.EXTEND and not e.days:
+            raise PolicyError(f"{where}: {key}.days: an extend event needs days: true")
+        events[code] = EventSpec(
+            name=code, zh=e.zh, en=e.en, sources=tuple(e.from_), dest=dest, clock=e.clock,
+            roles=frozenset(e.roles), reason=e.reason, days=e.days, prerequisites=e.prerequisites,
+        )
+    return Lifecycle(
+        initial=lc.initial, states=states, events=events, max_extension_days=lc.max_extension_days
+    )

@@ -1,0 +1,1 @@
+"""Storage: tables, transactions, migrations and the set-based queries."""

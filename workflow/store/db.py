@@ -1,0 +1,134 @@
+"""Engines and transactions for SQLite (default) and PostgreSQL.
+
+SQLite runs with foreign keys on, WAL and a busy timeout; write transactions start with
+`BEGIN IMMEDIATE` so that two writers queue instead of failing half-way. Reads use plain
+deferred transactions and never block writers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
+
+from workflow.errors import DatabaseUnavailable
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def redact(url: str) -> str:
+    """Return `url` with any password replaced by ***."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` as psycopg 3 URLs; paths as SQLite files."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if "://" not in url:
+        url = f"sqlite:///{url}"
+    return url
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        # Let SQLAlchemy's "begin" below decide how each transaction starts.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection):
+        if conn.get_execution_options().get("workflow_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+class Database:
+    """One database: an engine, and read and write transactions on it."""
+
+    def __init__(self, url: str):
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            path = self.url.split("///", 1)[-1]
+            if path and path != ":memory:" and not path.startswith("file:"):
+                parent = Path(path).parent
+                if not parent.is_dir():
+                    raise DatabaseUnavailable(f"cannot open database {path}: no directory {parent}")
+        else:
+            kwargs["pool_pre_ping"] = True
+            kwargs["connect_args"] = {"connect_timeout": 5}
+        self.engine = sa.create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            _sqlite_setup(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def describe(self) -> str:
+        return redact(self.url)
+
+    @contextmanager
+    def connect(self, write: bool = False) -> Iterator[Connection]:
+        """Yield a connection inside one transaction; commit on success, roll back on error."""
+        try:
+            conn = self.engine.connect()
+        except sa.exc.OperationalError as e:
+            raise DatabaseUnavailable(_unavailable(self, e)) from None
+        try:
+            if write:
+                conn = conn.execution_options(workflow_write=True)
+            with conn.begin():
+                yield conn
+        except sa.exc.OperationalError as e:
+            if _is_disconnect(e):
+                raise DatabaseUnavailable(_unavailable(self, e)) from None
+            raise
+        finally:
+            conn.close()
+
+    @contextmanager
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """Yield an ORM session in one transaction (write: BEGIN IMMEDIATE on SQLite)."""
+        with self.connect(write=write) as conn:
+            with Session(bind=conn, expire_on_commit=False, autoflush=False) as session:
+                yield session
+                session.flush()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _is_disconnect(e: sa.exc.OperationalError) -> bool:
+    text = str(e.orig).lower() if e.orig else str(e).lower()
+    return bool(e.connection_invalidated) or any(
+        s in text for s in ("connection refused", "could not connect", "server closed",
+                            "terminating connection", "connection is closed",
+                            "unable to open database", "connection failed")
+    )
+
+
+def _unavailable(db: Database, e: Exception) -> str:
+    detail = str(getattr(e, "orig", None) or e).strip().splitlines()[0] if str(e) else ""
+    detail = redact(detail)
+    # psycopg puts the whole DSN in some messages; never show a password
+    detail = re.sub(r"password=\S+", "password=***", detail)
+    return f"database unavailable ({db.describe()}): {detail}"

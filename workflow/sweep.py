@@ -1,0 +1,136 @@
+"""The daily sweep: recompute every open permit's light as of a day, set-based, and log changes.
+
+One statement reads the open permits joined to the materialised calendar and returns only the
+rows whose light changed; Python then writes one light event per change (bulk) and the new
+lights. Running it again for the same day changes nothing; running it after a gap gives the same
+lights as running it every day, because a light is a function of the day, not of the last run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from workflow.app import App
+from workflow.domain.calendar import day_number
+from workflow.errors import BadData
+from workflow.store.calendar_table import is_current
+from workflow.store.events import event_t, make_event, permit_t
+from workflow.store.models import SweepRun, utcnow
+from workflow.store.queries import OPEN, cal_t, open_lights
+
+SWEEP_ACTOR = "sweep"
+sweep_t = SweepRun.__table__
+
+# Hooks run inside the sweep's transaction with (app, conn, day, changes): notices use this so
+# that a light change and the notice it calls for commit together or not at all.
+AFTER_CHANGES: list[Callable[[App, Connection, date, list[dict[str, Any]]], dict]] = []
+
+
+def lock_for_sweep(app: App, conn: Connection) -> None:
+    """Keep moves out while the sweep writes (SQLite: BEGIN IMMEDIATE already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE permit IN SHARE ROW EXCLUSIVE MODE")
+
+
+def sweep(
+    app: App, *, day: date | None = None, dry_run: bool = False, actor: str | None = None
+) -> dict[str, Any]:
+    """Recompute lights as of `day` (default today); return counts by light and the changes."""
+    day = day or app.today()
+    actor = actor or app.settings.actor or SWEEP_ACTOR
+    with app.db.connect(write=not dry_run) as conn:
+        if not is_current(conn, app.calendar):
+            from workflow.rebuild import apply_calendar
+
+            if dry_run:
+                raise BadData("the calendar changed since the last sweep: run without --dry-run")
+            apply_calendar(app, conn)
+        if not dry_run:
+            lock_for_sweep(app, conn)
+        ordinal = conn.execute(
+            sa.select(cal_t.c.ordinal).where(cal_t.c.day == day_number(day))
+        ).scalar_one_or_none()
+        if ordinal is None:
+            raise BadData(f"{day} is outside the calendar table: run `workflow init`")
+        query, inner, new_light = open_lights(ordinal)
+        changed = [
+            r._asdict()
+            for r in conn.execute(query.where(new_light != inner.c.light))
+        ]
+        transitions = Counter(f"{c['light']}->{c['new_light']}" for c in changed)
+        summary: dict[str, Any] = {
+            "day": day.isoformat(), "dry_run": dry_run, "changed": len(changed),
+            "transitions": dict(sorted(transitions.items())),
+        }
+        if not dry_run and changed:
+            _write_changes(conn, day, actor, changed)
+            for hook in AFTER_CHANGES:
+                summary.update(hook(app, conn, day, changed) or {})
+        summary["lights"] = _counts(conn, changed if dry_run else None)
+        summary["open"] = sum(summary["lights"].values())
+        if not dry_run:
+            _record_run(conn, day, actor, summary)
+    return summary
+
+
+def _write_changes(conn: Connection, day: date, actor: str, changed: list[dict]) -> None:
+    recorded_at = utcnow()
+    events = []
+    updates = []
+    for c in changed:
+        ev = make_event(
+            permit_id=c["id"], seq=c["version"] + 1, prev_hash=c["head_hash"], kind="light",
+            event="light", on=day, actor=actor,
+            data={"from": c["light"], "to": c["new_light"], "remaining_days": c["remaining"]},
+            recorded_at=recorded_at,
+        )
+        events.append(ev)
+        updates.append({
+            "b_id": c["id"], "b_version": c["version"], "b_light": c["new_light"],
+            "b_light_on": day_number(day), "b_new_version": ev["seq"], "b_hash": ev["hash"],
+        })
+    conn.execute(event_t.insert(), events)
+    conn.execute(
+        sa.text(
+            "UPDATE permit SET light = :b_light, light_on = :b_light_on, "
+            "version = :b_new_version, head_hash = :b_hash "
+            "WHERE id = :b_id AND version = :b_version"
+        ),
+        updates,
+    )
+
+
+def _counts(conn: Connection, pending_changes: list[dict] | None) -> dict[str, int]:
+    rows = conn.execute(
+        sa.select(permit_t.c.light, sa.func.count())
+        .where(permit_t.c.phase.in_(OPEN))
+        .group_by(permit_t.c.light)
+    ).all()
+    counts = Counter({light: n for light, n in rows})
+    for c in pending_changes or ():  # a dry run reports the lights it would set
+        counts[c["light"]] -= 1
+        counts[c["new_light"]] += 1
+    return {k: counts.get(k, 0) for k in ("green", "yellow", "red")}
+
+
+def _record_run(conn: Connection, day: date, actor: str, summary: dict) -> None:
+    now = utcnow()
+    text = json.dumps(summary, ensure_ascii=False)
+    updated = conn.execute(
+        sweep_t.update().where(sweep_t.c.day == day).values(
+            finished_at=now, summary=text, actor=actor
+        )
+    ).rowcount
+    if not updated:
+        conn.execute(
+            sweep_t.insert().values(
+                day=day, started_at=now, finished_at=now, actor=actor, summary=text
+            )
+        )

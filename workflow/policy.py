@@ -21,6 +21,7 @@ from workflow.domain.clock import Phase, WarningRule
 from workflow.domain.lifecycle import ClockEffect, EventSpec, Lifecycle, Role, StateSpec
 from workflow.errors import PolicyError
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~6x faster
 LEVELS = ("national", "provincial", "municipal", "county")
 Level = Literal["national", "provincial", "municipal", "county"]
 CODE = r"^[a-z][a-z0-9_]*$"
@@ -200,7 +201,7 @@ def _read_yaml(directory: Path, name: str, required: bool = True) -> tuple[Any, 
         return None, b""
     raw = path.read_bytes()
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = yaml.load(raw.decode("utf-8"), Loader=_Loader)
     except UnicodeDecodeError:
         raise PolicyError(f"{_display(directory, name)}: not UTF-8 text") from None
     except yaml.YAMLError as e:
@@ -335,11 +336,28 @@ def load_calendar_file(path: Path, where: str | None = None) -> Calendar:
     return Calendar(model.name, years)
 
 
+_CACHE: dict[tuple, Policy] = {}
+
+
 def load_policy(directory: Path | str | None = None) -> Policy:
-    """Load and validate a policy directory (the shipped one by default)."""
+    """Load and validate a policy directory (the shipped one by default).
+
+    A directory whose files have not changed is validated once per process.
+    """
     directory = Path(directory) if directory else default_policy_dir()
     if not directory.is_dir():
         raise PolicyError(f"{directory}: not a directory")
+    key = (str(directory.resolve()),) + tuple(
+        (str(p), p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(directory.rglob("*")) if p.is_file()
+    )
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = _load_policy(directory)
+    return _CACHE[key]
+
+
+def _load_policy(directory: Path) -> Policy:
     w = lambda name: _display(directory, name)  # noqa: E731
     h = hashlib.sha256()
 

@@ -254,7 +254,7 @@ def advance(
             permit_id=row.id, seq=row.version + 1, prev_hash=row.head_hash, kind="move",
             event=event, on=on, actor=actor.name, reason=reason, data=data,
         )
-        write_permit(conn, row.id, row.version, values, ev)
+        write_permit(conn, row.id, row.version, values, ev, ref)
         new_row = load(conn, ref)
     return view(new_row, policy, cal, today)
 

@@ -49,7 +49,8 @@ def make_event(
 
 
 def write_permit(
-    conn: Connection, permit_id: int, version: int, values: dict[str, Any], event: dict[str, Any]
+    conn: Connection, permit_id: int, version: int, values: dict[str, Any], event: dict[str, Any],
+    ref: str = "permit",
 ) -> None:
     """Store a permit's new cached fields and its event, or raise Conflict if it moved meanwhile."""
     updated = conn.execute(
@@ -58,7 +59,10 @@ def write_permit(
         .values(**values, version=event["seq"], head_hash=event["hash"])
     ).rowcount
     if updated != 1:
-        raise Conflict(f"permit changed by someone else (expected version {version}); try again")
+        raise Conflict(
+            f"{ref} is at a version other than {version}: someone moved it first; "
+            "look again and retry"
+        )
     conn.execute(event_t.insert(), [event])
 
 

@@ -206,6 +206,42 @@ class EscalationModel(_Strict):
     schedule: ScheduleModel = ScheduleModel()
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class MeetingModel(_Strict):
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "thu"
+
+
+class ProblemsModel(_Strict):
+    """`problems.yaml`: categories, warning rule, who raises, the meeting day, the lifecycle."""
+
+    categories: dict[str, Names] = Field(min_length=1)
+    warning: WarningModel = WarningModel(remaining_days=3)
+    add_roles: list[Role] = Field(default=[Role.DEPARTMENT, Role.SUPERVISOR, Role.ADMIN],
+                                  min_length=1)
+    meeting: MeetingModel = MeetingModel()
+    lifecycle: LifecycleModel
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProblemPolicy:
+    """The validated problem ledger policy (`policy.problems`)."""
+
+    categories: dict[str, Names]
+    warning: WarningRule
+    max_extension_days: int
+    add_roles: frozenset[Role]
+    meeting_weekday: int  # 0 = Monday, as date.weekday()
+    lifecycle: Lifecycle
+
+    def category_name(self, code: str, lang: str) -> str:
+        names = self.categories.get(code)
+        if names is None:
+            return code
+        return names.zh if lang == "zh" else names.en
+
+
 class CalendarModel(_Strict):
     name: str
     years: dict[int, YearModel]
@@ -252,6 +288,11 @@ class Policy:
     @cached_property
     def calendar(self) -> Calendar:
         return self.calendars[self.settings.calendar]
+
+    @property
+    def problems(self) -> ProblemPolicy:
+        """The validated `problems.yaml` (categories, warning, meeting day, lifecycle)."""
+        return self.extra["problems"]
 
     @property
     def escalation(self) -> EscalationModel:
@@ -531,10 +572,40 @@ def _load_policy(directory: Path) -> Policy:
     data, raw = _read_yaml(directory, "escalation.yaml", required=False)
     h.update(raw)
     escalation = load_escalation(data, w("escalation.yaml"), departments)
+    data, raw = _read_yaml(directory, "problems.yaml", required=False)
+    where = w("problems.yaml")
+    if not raw:  # a policy directory without problems.yaml gets the shipped one
+        shipped = default_policy_dir()
+        data, raw = _read_yaml(shipped, "problems.yaml")
+        where = _display(shipped, "problems.yaml")
+    h.update(raw)
+    problems = load_problems(data, where)
     return Policy(
         directory=directory, settings=settings, departments=departments,
         permit_types=permit_types, lifecycle=lifecycle, calendars=calendars,
-        digest=h.hexdigest()[:16], extra={"escalation": escalation},
+        digest=h.hexdigest()[:16], extra={"escalation": escalation, "problems": problems},
+    )
+
+
+def load_problems(data: dict, where: str) -> ProblemPolicy:
+    """Validate `problems.yaml`; the lifecycle's initial state must run the clock."""
+    model: ProblemsModel = _validate(ProblemsModel, data, where)
+    for code in model.categories:
+        _check_code(code, where, f"categories.{code}")
+    w = model.warning
+    if (w.remaining_days is None) == (w.elapsed_percent is None):
+        raise PolicyError(f"{where}: warning: set exactly one of remaining_days, elapsed_percent")
+    lifecycle = _build_lifecycle(model.lifecycle, f"{where}: lifecycle",
+                                 initial_phase=Phase.RUNNING)
+    if Role.VIEWER in model.add_roles:
+        raise PolicyError(f"{where}: add_roles: a viewer may change nothing")
+    return ProblemPolicy(
+        categories=dict(model.categories),
+        warning=WarningRule(remaining_days=w.remaining_days, elapsed_percent=w.elapsed_percent),
+        max_extension_days=model.lifecycle.max_extension_days,
+        add_roles=frozenset(model.add_roles),
+        meeting_weekday=WEEKDAYS.index(model.meeting.weekday),
+        lifecycle=lifecycle,
     )
 
 
@@ -596,13 +667,17 @@ def _check_robots(address: AddressModel, robots: dict, where: str, key: str) -> 
             raise PolicyError(f"{where}: {key}.robots: unknown webhook {robot!r}")
 
 
-def _build_lifecycle(lc: LifecycleModel, where: str) -> Lifecycle:
+def _build_lifecycle(
+    lc: LifecycleModel, where: str, initial_phase: Phase = Phase.PENDING
+) -> Lifecycle:
     for code in lc.states:
         _check_code(code, where, f"states.{code}")
     if lc.initial not in lc.states:
         raise PolicyError(f"{where}: initial: unknown state {lc.initial!r}")
-    if lc.states[lc.initial].phase != Phase.PENDING:
-        raise PolicyError(f"{where}: initial: the initial state must have phase pending")
+    if lc.states[lc.initial].phase != initial_phase:
+        raise PolicyError(
+            f"{where}: initial: the initial state must have phase {initial_phase.value}"
+        )
     states = {
         code: StateSpec(name=code, zh=s.zh, en=s.en, phase=s.phase, granted=s.granted)
         for code, s in lc.states.items()
@@ -628,6 +703,7 @@ def _build_lifecycle(lc: LifecycleModel, where: str) -> Lifecycle:
             ClockEffect.START: Phase.RUNNING,
             ClockEffect.PAUSE: Phase.PAUSED,
             ClockEffect.RESUME: Phase.RUNNING,
+            ClockEffect.REOPEN: Phase.RUNNING,
             ClockEffect.CLOSE: Phase.CLOSED,
             ClockEffect.VOID: Phase.VOID,
         }.get(e.clock)

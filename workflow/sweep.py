@@ -1,9 +1,11 @@
-"""The daily sweep: recompute every open permit's light as of a day, set-based, and log changes.
+"""The daily sweep: recompute every open permit's and problem's light as of a day, set-based,
+and log changes.
 
-One statement reads the open permits joined to the materialised calendar and returns only the
-rows whose light changed; Python then writes one light event per change (bulk) and the new
-lights. Running it again for the same day changes nothing; running it after a gap gives the same
-lights as running it every day, because a light is a function of the day, not of the last run.
+One statement per clocked table (`queries.TRACKED`) reads its open rows joined to the
+materialised calendar and returns only the rows whose light changed; Python then writes one
+light event per change (bulk) and the new lights. Running it again for the same day changes
+nothing; running it after a gap gives the same lights as running it every day, because a light
+is a function of the day, not of the last run.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from workflow.app import App
 from workflow.domain.calendar import day_number
 from workflow.errors import BadData
 from workflow.store.calendar_table import is_current
-from workflow.store.events import event_t, make_event, permit_t
+from workflow.store.events import make_event
 from workflow.store.models import SweepRun, utcnow
-from workflow.store.queries import OPEN, cal_t, open_lights
+from workflow.store.queries import OPEN, PERMITS, PROBLEMS, TRACKED, Clocked, cal_t, open_lights
 
 SWEEP_ACTOR = "sweep"
 sweep_t = SweepRun.__table__
@@ -38,7 +40,7 @@ AFTER_CHANGES: list[Callable[[App, Connection, date, list[dict[str, Any]]], dict
 def lock_for_sweep(app: App, conn: Connection) -> None:
     """Keep moves out while the sweep writes (SQLite: BEGIN IMMEDIATE already does)."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE permit IN SHARE ROW EXCLUSIVE MODE")
+        conn.exec_driver_sql("LOCK TABLE permit, problem IN SHARE ROW EXCLUSIVE MODE")
 
 
 def sweep(
@@ -72,29 +74,42 @@ def sweep(
         ).scalar_one_or_none()
         if ordinal is None:
             raise BadData(f"{day} is outside the calendar table: run `workflow init`")
-        query, inner, new_light = open_lights(ordinal)
-        changed = [
-            r._asdict()
-            for r in conn.execute(query.where(new_light != inner.c.light))
-        ]
-        transitions = Counter(f"{c['light']}->{c['new_light']}" for c in changed)
-        summary: dict[str, Any] = {
-            "day": day.isoformat(), "dry_run": dry_run, "changed": len(changed),
-            "transitions": dict(sorted(transitions.items())),
-        }
+        # one pass per clocked table (permits, problems) with the same light SQL
+        parts: dict[str, dict[str, Any]] = {}
+        changes: dict[str, list[dict[str, Any]]] = {}
+        for item in TRACKED:
+            query, inner, new_light = open_lights(ordinal, item.table)
+            rows = [
+                {**r._asdict(), "kind": item.kind}
+                for r in conn.execute(query.where(new_light != inner.c.light))
+            ]
+            transitions = Counter(f"{c['light']}->{c['new_light']}" for c in rows)
+            changes[item.kind] = rows
+            parts[item.kind] = {
+                "changed": len(rows), "transitions": dict(sorted(transitions.items())),
+            }
+            if not dry_run and rows:
+                _write_changes(conn, day, actor, rows, item)
+        # permits keep their keys at the top level; problems report under "problems"
+        summary: dict[str, Any] = {"day": day.isoformat(), "dry_run": dry_run,
+                                   **parts[PERMITS.kind]}
         if not dry_run:
-            if changed:
-                _write_changes(conn, day, actor, changed)
+            changed = [c for item in TRACKED for c in changes[item.kind]]
             for hook in AFTER_CHANGES:
                 summary.update(hook(app, conn, day, changed) or {})
-        summary["lights"] = _counts(conn, changed if dry_run else None)
-        summary["open"] = sum(summary["lights"].values())
+        for item in TRACKED:
+            part = summary if item is PERMITS else parts[item.kind]
+            part["lights"] = _counts(conn, item, changes[item.kind] if dry_run else None)
+            part["open"] = sum(part["lights"].values())
+        summary["problems"] = parts[PROBLEMS.kind]
         if not dry_run:
             _record_run(conn, day, actor, summary)
     return summary
 
 
-def _write_changes(conn: Connection, day: date, actor: str, changed: list[dict]) -> None:
+def _write_changes(
+    conn: Connection, day: date, actor: str, changed: list[dict], item: Clocked = PERMITS
+) -> None:
     recorded_at = utcnow()
     events = []
     updates = []
@@ -103,17 +118,17 @@ def _write_changes(conn: Connection, day: date, actor: str, changed: list[dict])
             permit_id=c["id"], seq=c["version"] + 1, prev_hash=c["head_hash"], kind="light",
             event="light", on=day, actor=actor,
             data={"from": c["light"], "to": c["new_light"], "remaining_days": c["remaining"]},
-            recorded_at=recorded_at,
+            recorded_at=recorded_at, subject_column=item.subject,
         )
         events.append(ev)
         updates.append({
             "b_id": c["id"], "b_version": c["version"], "b_light": c["new_light"],
             "b_light_on": day_number(day), "b_new_version": ev["seq"], "b_hash": ev["hash"],
         })
-    conn.execute(event_t.insert(), events)
+    conn.execute(item.events.insert(), events)
     conn.execute(
         sa.text(
-            "UPDATE permit SET light = :b_light, light_on = :b_light_on, "
+            f"UPDATE {item.table.name} SET light = :b_light, light_on = :b_light_on, "
             "version = :b_new_version, head_hash = :b_hash "
             "WHERE id = :b_id AND version = :b_version"
         ),
@@ -121,11 +136,14 @@ def _write_changes(conn: Connection, day: date, actor: str, changed: list[dict])
     )
 
 
-def _counts(conn: Connection, pending_changes: list[dict] | None) -> dict[str, int]:
+def _counts(
+    conn: Connection, item: Clocked, pending_changes: list[dict] | None
+) -> dict[str, int]:
+    table = item.table
     rows = conn.execute(
-        sa.select(permit_t.c.light, sa.func.count())
-        .where(permit_t.c.phase.in_(OPEN))
-        .group_by(permit_t.c.light)
+        sa.select(table.c.light, sa.func.count())
+        .where(table.c.phase.in_(OPEN))
+        .group_by(table.c.light)
     ).all()
     counts = Counter({light: n for light, n in rows})
     for c in pending_changes or ():  # a dry run reports the lights it would set

@@ -25,6 +25,7 @@ class ClockEffect(StrEnum):
     EXTEND = "extend"
     CLOSE = "close"
     VOID = "void"
+    REOPEN = "reopen"  # back from closed to running: the close did not hold (problems)
 
 
 class Role(StrEnum):

@@ -51,6 +51,7 @@ def apply_move(
 
     `promised_days` is the limit snapshotted by a `start` (acceptance); `days` the working days an
     `extend` adds. Leaving a suspension (resume, close, void) adds the pause to `paused_days`.
+    A `reopen` (a resolution that did not hold) runs the clock again as if it had never stopped.
     """
     new = replace(facts, state=state, phase=phase, last_move_on=on)
     if facts.suspended_since is not None and phase != Phase.PAUSED:
@@ -70,4 +71,7 @@ def apply_move(
         new = replace(new, extension_days=facts.extension_days + (days or 0))
     elif effect in (ClockEffect.CLOSE, ClockEffect.VOID):
         new = replace(new, closed_on=on)
+    elif effect == ClockEffect.REOPEN:
+        # the clock never stopped: the days since the close count as elapsed
+        new = replace(new, closed_on=None)
     return new

@@ -33,8 +33,12 @@ def make_event(
     reason: str | None = None,
     data: dict[str, Any] | None = None,
     recorded_at: datetime | None = None,
+    subject_column: str = "permit_id",
 ) -> dict[str, Any]:
-    """Return an event row (as a dict for a bulk insert) with its chained hash."""
+    """Return an event row (as a dict for a bulk insert) with its chained hash.
+
+    `permit_id` is the item's id; a problem's event names its key column `problem_id`.
+    """
     recorded_at = (recorded_at or utcnow()).replace(tzinfo=None)
     text = dump_data(data)
     digest = event_hash(
@@ -42,7 +46,7 @@ def make_event(
         actor=actor, reason=reason, data=text, recorded_at=recorded_at,
     )
     return {
-        "permit_id": permit_id, "seq": seq, "kind": kind, "event": event, "on": on,
+        subject_column: permit_id, "seq": seq, "kind": kind, "event": event, "on": on,
         "actor": actor, "reason": reason, "data": text, "recorded_at": recorded_at,
         "prev_hash": prev_hash or GENESIS, "hash": digest,
     }
@@ -53,9 +57,17 @@ def write_permit(
     ref: str = "permit",
 ) -> None:
     """Store a permit's new cached fields and its event, or raise Conflict if it moved meanwhile."""
+    write_item(conn, permit_t, event_t, permit_id, version, values, event, ref)
+
+
+def write_item(
+    conn: Connection, table: sa.Table, events: sa.Table, item_id: int, version: int,
+    values: dict[str, Any], event: dict[str, Any], ref: str,
+) -> None:
+    """Store an item's new cached fields and its event, or raise Conflict if it moved meanwhile."""
     updated = conn.execute(
-        permit_t.update()
-        .where(permit_t.c.id == permit_id, permit_t.c.version == version)
+        table.update()
+        .where(table.c.id == item_id, table.c.version == version)
         .values(**values, version=event["seq"], head_hash=event["hash"])
     ).rowcount
     if updated != 1:
@@ -63,7 +75,7 @@ def write_permit(
             f"{ref} is at a version other than {version}: someone moved it first; "
             "look again and retry"
         )
-    conn.execute(event_t.insert(), [event])
+    conn.execute(events.insert(), [event])
 
 
 def read_events(conn: Connection, permit_id: int) -> list[sa.Row]:

@@ -1,20 +1,44 @@
-"""Set-based SQL over the permit table and the materialised calendar.
+"""Set-based SQL over a clocked table (permits, problems) and the materialised calendar.
 
-`remaining` of an open permit as of day T, in one expression (see clock.py for the rules):
+`remaining` of an open item as of day T, in one expression (see clock.py for the rules):
 running: ordinal(due_on) - ordinal(T); suspended since X: ordinal(due_on) - ordinal(X - 1),
 frozen while the pause lasts. The light follows from `remaining` and the row's `warn_at`.
+
+Every function takes the table it reads (default: permit); a clocked table has the columns
+phase, due_on, suspended_since, warn_at, light, version, head_hash, department and project_id,
+and its own event table. `TRACKED` lists them for the sweep: one clock implementation for both.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 
 from workflow.domain.clock import OPEN_PHASES
-from workflow.store.models import CalendarDay, Permit
+from workflow.store.models import CalendarDay, Permit, PermitEvent, Problem, ProblemEvent
 
 permit_t = Permit.__table__
+problem_t = Problem.__table__
 cal_t = CalendarDay.__table__
 OPEN = sorted(p.value for p in OPEN_PHASES)
+
+
+@dataclass(frozen=True)
+class Clocked:
+    """A table whose rows run on the clock: its event log, the log's key column and the column
+    that says what kind of item a row is (a permit's type, a problem's category)."""
+
+    kind: str
+    table: sa.Table
+    events: sa.Table
+    subject: str
+    detail: str
+
+
+PERMITS = Clocked("permit", permit_t, PermitEvent.__table__, "permit_id", "type")
+PROBLEMS = Clocked("problem", problem_t, ProblemEvent.__table__, "problem_id", "category")
+TRACKED = (PERMITS, PROBLEMS)
 
 
 def light_case(remaining, warn_at):
@@ -29,38 +53,39 @@ def ordinal_of(day_number_expr):
     return sa.select(cal_t.c.ordinal).where(cal_t.c.day == day_number_expr).scalar_subquery()
 
 
-def live_light(today: int):
-    """The light of each permit as of day number `today` (stored light for closed ones)."""
-    remaining = ordinal_of(permit_t.c.due_on) - sa.func.coalesce(
-        ordinal_of(permit_t.c.suspended_since - 1), ordinal_of(sa.literal(today))
+def live_light(today: int, table: sa.Table = permit_t):
+    """The light of each row as of day number `today` (stored light for closed ones)."""
+    remaining = ordinal_of(table.c.due_on) - sa.func.coalesce(
+        ordinal_of(table.c.suspended_since - 1), ordinal_of(sa.literal(today))
     )
     return sa.case(
-        (permit_t.c.phase.in_(OPEN), light_case(remaining, permit_t.c.warn_at)),
-        else_=permit_t.c.light,
+        (table.c.phase.in_(OPEN), light_case(remaining, table.c.warn_at)),
+        else_=table.c.light,
     )
 
 
-def open_lights(today_ordinal: int):
-    """SELECT id, version, light, head_hash, remaining, new_light of every open permit."""
+def open_lights(today_ordinal: int, table: sa.Table = permit_t):
+    """SELECT id, version, light, head_hash, department, project_id, type (a problem:
+    category), remaining, new_light of every open row of `table`."""
+    detail = table.c.type if "type" in table.c else table.c.category
     due = cal_t.alias("due")
     susp = cal_t.alias("susp")
     remaining = (due.c.ordinal - sa.func.coalesce(susp.c.ordinal, today_ordinal)).label("remaining")
     inner = (
         sa.select(
-            permit_t.c.id, permit_t.c.version, permit_t.c.light, permit_t.c.head_hash,
-            permit_t.c.department, permit_t.c.project_id, permit_t.c.type, remaining,
-            permit_t.c.warn_at,
+            table.c.id, table.c.version, table.c.light, table.c.head_hash,
+            table.c.department, table.c.project_id, detail, remaining, table.c.warn_at,
         )
         .select_from(
-            permit_t.join(due, due.c.day == permit_t.c.due_on).outerjoin(
-                susp, susp.c.day == permit_t.c.suspended_since - 1
+            table.join(due, due.c.day == table.c.due_on).outerjoin(
+                susp, susp.c.day == table.c.suspended_since - 1
             )
         )
-        .where(permit_t.c.phase.in_(OPEN))
+        .where(table.c.phase.in_(OPEN))
         .subquery("o")
     )
     new_light = light_case(inner.c.remaining, inner.c.warn_at).label("new_light")
     return sa.select(
         inner.c.id, inner.c.version, inner.c.light, inner.c.head_hash, inner.c.department,
-        inner.c.project_id, inner.c.type, inner.c.remaining, new_light,
+        inner.c.project_id, inner.c[detail.name], inner.c.remaining, new_light,
     ), inner, new_light

@@ -211,6 +211,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 class MeetingModel(_Strict):
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "thu"
+    agenda_directory: str | None = None
 
 
 class ProblemsModel(_Strict):
@@ -234,6 +235,7 @@ class ProblemPolicy:
     add_roles: frozenset[Role]
     meeting_weekday: int  # 0 = Monday, as date.weekday()
     lifecycle: Lifecycle
+    agenda_directory: str | None = None
 
     def category_name(self, code: str, lang: str) -> str:
         names = self.categories.get(code)
@@ -606,6 +608,7 @@ def load_problems(data: dict, where: str) -> ProblemPolicy:
         add_roles=frozenset(model.add_roles),
         meeting_weekday=WEEKDAYS.index(model.meeting.weekday),
         lifecycle=lifecycle,
+        agenda_directory=model.meeting.agenda_directory,
     )
 
 

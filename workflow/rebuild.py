@@ -53,13 +53,21 @@ def rebuild(app: App, ref: str | None = None, *, check_only: bool = False) -> di
         if ref:
             where = permit_t.c.id == load(conn, ref).id
         result = _rebuild_where(app, conn, where, check_only=check_only)
+        if not ref:  # the whole database: problems run on the same clock
+            from workflow.problems import rebuild_where
+
+            result["problems"] = rebuild_where(app, conn, sa.true(), check_only=check_only)
     result.pop("ids")
     return result
 
 
 def apply_calendar(app: App, conn: Connection) -> dict[str, Any]:
-    """Materialise the current calendar and recompute every open permit from its events."""
+    """Materialise the current calendar and recompute every open permit and problem from its
+    events."""
+    from workflow.problems import rebuild_open
+
     materialise(conn, app.calendar)
     result = _rebuild_where(app, conn, permit_t.c.phase.in_(OPEN))
     result.pop("ids")
+    result["problems"] = rebuild_open(app, conn)
     return result

@@ -112,6 +112,9 @@ def weekly(app: App, *, day: date | None = None) -> dict:
             job="weekly", day=day, owner=owner_name(), started_at=utcnow(), status="running",
             summary="{}",
         )).inserted_primary_key[0]
+    from workflow.report.agenda import register
+
+    register()  # the joint meeting's agenda (when policy names a directory for it)
     try:
         results = [hook(app, day) or {} for hook in WEEKLY]
     except Exception as e:

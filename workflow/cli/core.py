@@ -450,6 +450,15 @@ def sweep(app, day, dry_run, as_json):
     )
     for change, n in result["transitions"].items():
         click.echo(f"  {change}: {n}")
+    problems = result.get("problems")
+    if problems:
+        pl = problems["lights"]
+        click.echo(
+            f"problems: {problems['open']} open, green {pl['green']}, yellow {pl['yellow']}, "
+            f"red {pl['red']}; {problems['changed']} changed"
+        )
+        for change, n in problems["transitions"].items():
+            click.echo(f"  {change}: {n}")
 
 
 @cli.command()
@@ -458,7 +467,7 @@ def sweep(app, day, dry_run, as_json):
 @json_option
 @pass_app
 def rebuild(app, ref, check, as_json):
-    """Recompute permit rows from the event log alone.
+    """Recompute permit rows (and problem rows) from the event log alone.
 
     Example: workflow rebuild --check
     """
@@ -469,5 +478,8 @@ def rebuild(app, ref, check, as_json):
         return emit_json(result)
     key = "differing" if check else "rebuilt"
     click.echo(f"{result['checked']} permits checked, {result[key]} {key}")
-    if check and result[key]:
+    problems = result.get("problems")
+    if problems:
+        click.echo(f"{problems['checked']} problems checked, {problems[key]} {key}")
+    if check and (result[key] or (problems or {}).get(key)):
         raise SystemExit(1)

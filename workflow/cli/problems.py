@@ -9,7 +9,13 @@ import click
 
 from workflow.cli import cli
 from workflow.cli.common import (
-    DATE, LIGHT_MARK, emit_fields, emit_json, emit_table, json_option, pass_app,
+    DATE,
+    LIGHT_MARK,
+    emit_fields,
+    emit_json,
+    emit_table,
+    json_option,
+    pass_app,
 )
 from workflow.cli.report import report
 
@@ -45,7 +51,7 @@ def _problem_table(rows):
 def problem_add(app, code, category, owner, days, by, text, responsible, on, as_json):
     """Raise a problem on a project; prints its id.
 
-    Example: workflow --as office problem add 2026-330100-01 --category power --owner grid --days 10 --text "Relocate two 10 kV poles"
+    Example: workflow problem add P1 --category power --owner grid --days 10 --text "Move poles"
     """
     from workflow import problems
 
@@ -137,7 +143,8 @@ def problem_history(app, problem_id, as_json):
         return emit_json(rows)
     for r in rows:
         d = r["data"]
-        r["change"] = f"{d.get('from', '')} -> {d.get('to', '')}" if "to" in d else d.get("state", "")
+        r["change"] = (f"{d.get('from', '')} -> {d.get('to', '')}" if "to" in d
+                       else d.get("state", ""))
         if "days" in d:
             r["change"] += f" (+{d['days']} days)"
     emit_table(rows, [("seq", "#"), ("on", "on"), ("event", "event"), ("change", "change"),

@@ -24,14 +24,17 @@ from workflow.domain.escalation import (
     rules_from_policy,
 )
 from workflow.errors import BadData, Conflict, NotFound
-from workflow.store.models import Delivery, Notice, NoticeMatter, Permit, Project, utcnow
-from workflow.store.queries import OPEN, open_lights
+from workflow.store.models import (
+    Delivery, Notice, NoticeMatter, Permit, Problem, Project, utcnow,
+)
+from workflow.store.queries import OPEN, PERMITS, TRACKED, Clocked, open_lights
 from workflow.sweep import AFTER_CHANGES
 
 notice_t = Notice.__table__
 matter_t = NoticeMatter.__table__
 delivery_t = Delivery.__table__
 permit_t = Permit.__table__
+problem_t = Problem.__table__
 project_t = Project.__table__
 
 
@@ -46,11 +49,13 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
     ordinal = conn.execute(
         sa.text("SELECT ordinal FROM calendar_day WHERE day = :d"), {"d": _dn(day)}
     ).scalar_one()
-    q = open_lights(ordinal)[0].subquery("q")
     matters = []
     for rule in rules:
-        _end_episodes(conn, rule, by_name, day)
-        candidates = _candidates(conn, rule, q, day)
+        candidates = []
+        for item in TRACKED:  # permits and problems alike: one notice lists both
+            q = open_lights(ordinal, item.table)[0].subquery("q")
+            _end_episodes(conn, rule, by_name, day, item)
+            candidates += _candidates(conn, rule, q, day, item)
         if not candidates:
             continue
         limit = app.calendar.add_workdays(day, rule.rectify_within) if rule.rectify_within else None
@@ -80,7 +85,8 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
             )
         ).inserted_primary_key[0]
         conn.execute(matter_t.insert(), [
-            {"notice_id": notice_id, "permit_id": m.permit_id, "level": m.level,
+            {"notice_id": notice_id, "permit_id": m.permit_id, "problem_id": m.problem_id,
+             "level": m.level,
              "episode": m.episode, "basis_id": m.basis_id, "department": m.department,
              "light": m.light, "due_on": m.due_on, "remaining_days": m.remaining_days,
              "overdue_days": m.overdue_days, "time_limit": m.time_limit,
@@ -99,46 +105,59 @@ def _dn(d: date) -> int:
     return day_number(d)
 
 
-def _end_episodes(conn: Connection, rule: LevelRule, rules: dict, day: date) -> None:
-    """Close the episode of every open matter whose permit left the level's light or closed."""
-    still = sa.select(permit_t.c.id).where(permit_t.c.phase.in_(OPEN))
+def _end_episodes(conn: Connection, rule: LevelRule, rules: dict, day: date,
+                  item: Clocked = PERMITS) -> None:
+    """Close the episode of every open matter whose item (a permit or a problem) left the
+    level's light or closed."""
+    table = item.table
+    key = matter_t.c[item.subject]
+    still = sa.select(table.c.id).where(table.c.phase.in_(OPEN))
     light = rule.light or rules[rule.after].light
     if rule.light is not None:
-        still = still.where(permit_t.c.light == light)
+        still = still.where(table.c.light == light)
     conn.execute(
         matter_t.update()
         .where(matter_t.c.level == rule.name, matter_t.c.ended_on.is_(None),
-               matter_t.c.permit_id.not_in(still))
+               key.is_not(None), key.not_in(still))
         .values(ended_on=day)
     )
 
 
-def _candidates(conn: Connection, rule: LevelRule, q, day: date) -> list[Candidate]:
+def _candidates(conn: Connection, rule: LevelRule, q, day: date,
+                item: Clocked = PERMITS) -> list[Candidate]:
     m = matter_t
+    table = item.table
+    key = m.c[item.subject]
+
+    def ids(r) -> dict:
+        if item is PERMITS:
+            return {"permit_id": r.id}
+        return {"permit_id": None, "problem_id": r.id}
+
     if rule.light is not None:
         last = (
             sa.select(sa.func.max(m.c.episode))
-            .where(m.c.permit_id == permit_t.c.id, m.c.level == rule.name)
+            .where(key == table.c.id, m.c.level == rule.name)
             .scalar_subquery()
         )
         stmt = (
             sa.select(
-                permit_t.c.id, permit_t.c.department, permit_t.c.light, permit_t.c.due_on,
-                permit_t.c.responsible, project_t.c.leader, q.c.remaining,
+                table.c.id, table.c.department, table.c.light, table.c.due_on,
+                table.c.responsible, project_t.c.leader, q.c.remaining,
                 sa.func.coalesce(last, 0).label("last_episode"),
             )
             .select_from(
-                permit_t.join(project_t, project_t.c.id == permit_t.c.project_id)
-                .outerjoin(q, q.c.id == permit_t.c.id)
+                table.join(project_t, project_t.c.id == table.c.project_id)
+                .outerjoin(q, q.c.id == table.c.id)
             )
             .where(
-                permit_t.c.phase.in_(OPEN), permit_t.c.light == rule.light,
-                ~sa.exists().where(m.c.permit_id == permit_t.c.id, m.c.level == rule.name,
+                table.c.phase.in_(OPEN), table.c.light == rule.light,
+                ~sa.exists().where(key == table.c.id, m.c.level == rule.name,
                                    m.c.ended_on.is_(None)),
             )
         )
         return [
-            Candidate(permit_id=r.id, level=rule.name, department=r.department,
+            Candidate(**ids(r), level=rule.name, department=r.department,
                       leader=r.leader, responsible=r.responsible, light=r.light,
                       due_on=r.due_on, remaining=r.remaining, last_episode=r.last_episode)
             for r in conn.execute(stmt)
@@ -147,25 +166,25 @@ def _candidates(conn: Connection, rule: LevelRule, q, day: date) -> list[Candida
     esc = m.alias("esc")
     stmt = (
         sa.select(
-            basis.c.id.label("basis_id"), basis.c.episode, permit_t.c.id, permit_t.c.department,
-            permit_t.c.light, permit_t.c.due_on, permit_t.c.responsible, project_t.c.leader,
+            basis.c.id.label("basis_id"), basis.c.episode, table.c.id, table.c.department,
+            table.c.light, table.c.due_on, table.c.responsible, project_t.c.leader,
             q.c.remaining,
         )
         .select_from(
-            basis.join(permit_t, permit_t.c.id == basis.c.permit_id)
-            .join(project_t, project_t.c.id == permit_t.c.project_id)
+            basis.join(table, table.c.id == basis.c[item.subject])
+            .join(project_t, project_t.c.id == table.c.project_id)
             .join(notice_t, notice_t.c.id == basis.c.notice_id)
-            .outerjoin(q, q.c.id == permit_t.c.id)
+            .outerjoin(q, q.c.id == table.c.id)
         )
         .where(
             basis.c.level == rule.after, basis.c.time_limit < day,
-            permit_t.c.phase.in_(OPEN), notice_t.c.status != NoticeStatus.CLOSED.value,
-            ~sa.exists().where(esc.c.permit_id == basis.c.permit_id,
+            table.c.phase.in_(OPEN), notice_t.c.status != NoticeStatus.CLOSED.value,
+            ~sa.exists().where(esc.c[item.subject] == basis.c[item.subject],
                                esc.c.level == rule.name, esc.c.episode == basis.c.episode),
         )
     )
     return [
-        Candidate(permit_id=r.id, level=rule.name, department=r.department, leader=r.leader,
+        Candidate(**ids(r), level=rule.name, department=r.department, leader=r.leader,
                   responsible=r.responsible, light=r.light, due_on=r.due_on,
                   remaining=r.remaining, last_episode=0, basis_id=r.basis_id,
                   basis_episode=r.episode)
@@ -283,9 +302,12 @@ def show(app: App, ref: str | int) -> dict[str, Any]:
             sa.select(
                 matter_t, permit_t.c.type, project_t.c.code.label("project_code"),
                 project_t.c.name.label("project_name"), project_t.c.leader,
+                problem_t.c.category, problem_t.c.description,
             )
-            .join(permit_t, permit_t.c.id == matter_t.c.permit_id)
-            .join(project_t, project_t.c.id == permit_t.c.project_id)
+            .outerjoin(permit_t, permit_t.c.id == matter_t.c.permit_id)
+            .outerjoin(problem_t, problem_t.c.id == matter_t.c.problem_id)
+            .join(project_t, project_t.c.id == sa.func.coalesce(permit_t.c.project_id,
+                                                                 problem_t.c.project_id))
             .where(matter_t.c.notice_id == n.id)
             .order_by(matter_t.c.overdue_days.desc(), matter_t.c.id)
         ).all()
@@ -297,12 +319,23 @@ def show(app: App, ref: str | int) -> dict[str, Any]:
     out["office_en"] = pol.settings.office.en
     out["matters"] = []
     for r in rows:
-        ptype = pol.permit_types.get(r.type)
         dept = pol.departments.get(r.department)
+        if r.problem_id is not None:  # a problem: its category and text stand for the type
+            kind, ref = "problem", f"Q{r.problem_id}"
+            type_name = f"问题（{pol.problems.category_name(r.category, 'zh')}）：{r.description}"
+            type_name_en = (f"Problem ({pol.problems.category_name(r.category, 'en')}): "
+                            f"{r.description}")
+        else:
+            ptype = pol.permit_types.get(r.type)
+            kind, ref = "permit", f"{r.project_code}/{r.type}"
+            type_name = ptype.zh if ptype else r.type
+            type_name_en = ptype.en if ptype else r.type
         out["matters"].append({
-            "permit": f"{r.project_code}/{r.type}", "project": r.project_code,
-            "project_name": r.project_name, "type": r.type,
-            "type_name": ptype.zh if ptype else r.type, "type_name_en": ptype.en if ptype else r.type,
+            "kind": kind, "permit": ref if kind == "permit" else None,
+            "problem": ref if kind == "problem" else None, "ref": ref,
+            "project": r.project_code,
+            "project_name": r.project_name, "type": r.type or r.category,
+            "type_name": type_name, "type_name_en": type_name_en,
             "department": r.department, "department_name": dept.zh if dept else r.department,
             "department_name_en": dept.en if dept else r.department,
             "leader": r.leader, "light": r.light, "episode": r.episode,

@@ -47,9 +47,10 @@ def rules_from_policy(levels: Mapping[str, Any]) -> list[LevelRule]:
 
 @dataclass(frozen=True, kw_only=True)
 class Candidate:
-    """An open permit that may call for a matter at `level` (from one set-based query)."""
+    """An open permit or problem that may call for a matter at `level` (from one set-based
+    query). Exactly one of `permit_id`, `problem_id` is set."""
 
-    permit_id: int
+    permit_id: int | None
     level: str
     department: str
     leader: str | None
@@ -60,11 +61,12 @@ class Candidate:
     last_episode: int  # highest episode of this level so far (0: none)
     basis_id: int | None = None  # for an escalation: the supervision matter escalated
     basis_episode: int | None = None
+    problem_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Matter:
-    permit_id: int
+    permit_id: int | None
     level: str
     episode: int
     department: str
@@ -77,6 +79,12 @@ class Matter:
     addressee_kind: str
     addressee: str
     basis_id: int | None = None
+    problem_id: int | None = None
+
+    @property
+    def item(self) -> tuple[int, int]:
+        """A sort key that orders permits before problems, then by id."""
+        return (0, self.permit_id) if self.permit_id is not None else (1, self.problem_id or 0)
 
 
 def addressee(rule: LevelRule, department: str, leader: str | None) -> tuple[str, str]:
@@ -104,7 +112,7 @@ def matters_for(
             overdue_days=max(0, -remaining) if remaining is not None else 0,
             time_limit=time_limit if rule.rectify_within else None,
             responsible=c.responsible, addressee_kind=kind, addressee=name,
-            basis_id=c.basis_id,
+            basis_id=c.basis_id, problem_id=c.problem_id,
         ))
     return out
 
@@ -112,17 +120,17 @@ def matters_for(
 def bundle(
     matters: Sequence[Matter], rules: Mapping[str, LevelRule]
 ) -> list[tuple[tuple[str, str, str], list[Matter]]]:
-    """Group matters into notices: one per (level, addressee), or one per matter for a level
-    with `bundle: false`. Stable order: level, addressee, then worst overdue first."""
+    """Group matters into notices: one per (level, addressee), permits and problems together,
+    or one per matter for a level with `bundle: false`. Stable order: level, addressee, then worst overdue first."""
     groups: dict[tuple, list[Matter]] = {}
     for m in matters:
         key: tuple = (m.level, m.addressee_kind, m.addressee)
         if not rules[m.level].bundle:
-            key = key + (m.permit_id,)
+            key = key + m.item
         groups.setdefault(key, []).append(m)
     out = []
     for key in sorted(groups, key=lambda k: tuple(str(p) for p in k)):
-        items = sorted(groups[key], key=lambda m: (-m.overdue_days, m.permit_id))
+        items = sorted(groups[key], key=lambda m: (-m.overdue_days, m.item))
         out.append(((key[0], key[1], key[2]), items))
     return out
 

@@ -20,12 +20,24 @@ from sqlalchemy.engine import Connection
 from workflow import actors
 from workflow.app import App
 from workflow.domain.escalation import (
-    Candidate, LevelRule, NoticeStatus, bundle, matters_for, notice_move, notice_number,
+    Candidate,
+    LevelRule,
+    NoticeStatus,
+    bundle,
+    matters_for,
+    notice_move,
+    notice_number,
     rules_from_policy,
 )
 from workflow.errors import BadData, Conflict, NotFound
 from workflow.store.models import (
-    Delivery, Notice, NoticeMatter, Permit, Problem, Project, utcnow,
+    Delivery,
+    Notice,
+    NoticeMatter,
+    Permit,
+    Problem,
+    Project,
+    utcnow,
 )
 from workflow.store.queries import OPEN, PERMITS, TRACKED, Clocked, open_lights
 from workflow.sweep import AFTER_CHANGES
@@ -342,8 +354,16 @@ def show(app: App, ref: str | int) -> dict[str, Any]:
             "due_on": r.due_on.isoformat() if r.due_on else None,
             "overdue_days": r.overdue_days, "remaining_days": r.remaining_days,
             "time_limit": r.time_limit.isoformat() if r.time_limit else None,
-            "responsible": r.responsible, "ended_on": r.ended_on.isoformat() if r.ended_on else None,
+            "responsible": r.responsible,
+            "ended_on": r.ended_on.isoformat() if r.ended_on else None,
         })
+    kinds = {m["kind"] for m in out["matters"]}
+    both = kinds == {"permit", "problem"}
+    out["what_zh"] = "审批事项和问题" if both else ("问题" if kinds == {"problem"} else "审批事项")
+    out["what_en"] = ("permits and problems" if both
+                      else ("problems" if kinds == {"problem"} else "permits"))
+    out["item_header_zh"] = "审批事项" if kinds <= {"permit"} else "事项"
+    out["department_header_zh"] = "审批部门" if kinds <= {"permit"} else "责任单位"
     out["n_matters"] = len(rows)
     out["deliveries"] = [delivery_dict(d) for d in deliveries]
     return out
@@ -399,46 +419,55 @@ def close(app: App, ref: str | int, note: str | None = None) -> dict[str, Any]:
 # -- the supervision office's view ---------------------------------------------------------------
 
 def supervise(app: App, day: date | None = None) -> list[dict[str, Any]]:
-    """Every open red permit, worst first, with its latest notice, days overdue and who is
-    responsible (the permit's responsible person, else its department)."""
+    """Every open red permit and problem, worst first, with its latest notice, days overdue and
+    who is responsible (the item's responsible person, else its department)."""
     from workflow.domain.calendar import day_number
 
     day = day or app.today()
     pol = app.policy
+    found = []
     with app.db.connect() as conn:
         ordinal = conn.execute(
             sa.text("SELECT ordinal FROM calendar_day WHERE day = :d"), {"d": day_number(day)}
         ).scalar_one_or_none()
         if ordinal is None:
             raise BadData(f"{day} is outside the calendar table: run `workflow init`")
-        q, inner, new_light = open_lights(ordinal)
-        live = q.subquery("live")
-        latest = (
-            sa.select(matter_t.c.permit_id, sa.func.max(matter_t.c.id).label("mid"))
-            .group_by(matter_t.c.permit_id).subquery("latest")
-        )
-        rows = conn.execute(
-            sa.select(
-                live.c.id, live.c.remaining, permit_t.c.type, permit_t.c.department,
-                permit_t.c.responsible, permit_t.c.due_on, project_t.c.code, project_t.c.name,
-                project_t.c.leader, matter_t.c.level, matter_t.c.time_limit,
-                notice_t.c.number, notice_t.c.status.label("notice_status"),
+        for item in TRACKED:
+            table = item.table
+            key = matter_t.c[item.subject]
+            q, inner, new_light = open_lights(ordinal, table)
+            live = q.subquery("live")
+            latest = (
+                sa.select(key.label("item_id"), sa.func.max(matter_t.c.id).label("mid"))
+                .where(key.is_not(None)).group_by(key).subquery("latest")
             )
-            .select_from(
-                live.join(permit_t, permit_t.c.id == live.c.id)
-                .join(project_t, project_t.c.id == permit_t.c.project_id)
-                .outerjoin(latest, latest.c.permit_id == live.c.id)
-                .outerjoin(matter_t, matter_t.c.id == latest.c.mid)
-                .outerjoin(notice_t, notice_t.c.id == matter_t.c.notice_id)
-            )
-            .where(live.c.new_light == "red")
-            .order_by(live.c.remaining, project_t.c.code, permit_t.c.type)
-        ).all()
+            detail = table.c.type if item is PERMITS else table.c.category
+            rows = conn.execute(
+                sa.select(
+                    live.c.id, live.c.remaining, detail.label("detail"), table.c.department,
+                    table.c.responsible, table.c.due_on, project_t.c.code, project_t.c.name,
+                    project_t.c.leader, matter_t.c.level, matter_t.c.time_limit,
+                    notice_t.c.number, notice_t.c.status.label("notice_status"),
+                )
+                .select_from(
+                    live.join(table, table.c.id == live.c.id)
+                    .join(project_t, project_t.c.id == table.c.project_id)
+                    .outerjoin(latest, latest.c.item_id == live.c.id)
+                    .outerjoin(matter_t, matter_t.c.id == latest.c.mid)
+                    .outerjoin(notice_t, notice_t.c.id == matter_t.c.notice_id)
+                )
+                .where(live.c.new_light == "red")
+            ).all()
+            found += [(item, r) for r in rows]
+    found.sort(key=lambda f: (f[1].remaining, f[1].code, f[0].kind, str(f[1].detail)))
     out = []
-    for r in rows:
+    for item, r in found:
         dept = pol.departments.get(r.department)
+        ref = f"{r.code}/{r.detail}" if item is PERMITS else f"Q{r.id}"
         out.append({
-            "permit": f"{r.code}/{r.type}", "project_name": r.name, "department": r.department,
+            "kind": item.kind, "permit": ref if item is PERMITS else None,
+            "problem": ref if item is not PERMITS else None, "ref": ref,
+            "project_name": r.name, "department": r.department,
             "department_name": dept.zh if dept else r.department,
             "due_on": r.due_on.isoformat() if r.due_on else None,
             "overdue_days": max(0, -r.remaining), "responsible": r.responsible or (
@@ -449,10 +478,3 @@ def supervise(app: App, day: date | None = None) -> list[dict[str, Any]]:
             "time_limit_passed": bool(r.time_limit and r.time_limit < day),
         })
     return out
-
-
-def rendered(app: App, ref: str | int, fmt: str = "md", lang: str = "zh") -> str:
-    """A notice rendered with the policy's templates (md, html or text; zh or en)."""
-    from workflow.notify.render import render
-
-    return render(app.policy, show(app, ref), fmt, lang)

@@ -176,7 +176,7 @@ def notice_deliver(app, wait, as_json):
 @json_option
 @pass_app
 def supervise(app, as_json):
-    """List every open red permit, worst first, with its notice and who is responsible.
+    """List every open red permit and problem, worst first, with its notice and who is responsible.
 
     Example: workflow supervise --json
     """
@@ -187,12 +187,12 @@ def supervise(app, as_json):
         return emit_json(rows)
     for r in rows:
         r["limit"] = (r["time_limit"] or "") + (" (passed)" if r["time_limit_passed"] else "")
-    emit_table(rows, [("permit", "permit"), ("project_name", "project"),
+    emit_table(rows, [("ref", "permit / problem"), ("project_name", "project"),
                       ("department_name", "department"), ("due_on", "due"),
                       ("overdue_days", "overdue"), ("responsible", "responsible"),
                       ("leader", "leader"), ("notice", "notice"), ("level", "level"),
                       ("notice_status", "status"), ("limit", "time limit")],
-               title=f"open red permits as of {app.today()}")
+               title=f"open red permits and problems as of {app.today()}")
 
 
 @cli.group()

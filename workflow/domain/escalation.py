@@ -121,7 +121,8 @@ def bundle(
     matters: Sequence[Matter], rules: Mapping[str, LevelRule]
 ) -> list[tuple[tuple[str, str, str], list[Matter]]]:
     """Group matters into notices: one per (level, addressee), permits and problems together,
-    or one per matter for a level with `bundle: false`. Stable order: level, addressee, then worst overdue first."""
+    or one per matter for a level with `bundle: false`. Stable order: level, addressee, then
+    worst overdue first."""
     groups: dict[tuple, list[Matter]] = {}
     for m in matters:
         key: tuple = (m.level, m.addressee_kind, m.addressee)

@@ -27,6 +27,9 @@ def board_data(app: App, lang: str) -> dict[str, Any]:
     order = policy.type_order()
     with app.db.connect() as conn:
         loaded = _load(conn)
+    from workflow.problems import open_by_project
+
+    open_problems = open_by_project(app, lang)  # shown beside the permits, worst first
     projects = []
     used_types: set[str] = set()
     districts: set[str] = set()
@@ -47,7 +50,8 @@ def board_data(app: App, lang: str) -> dict[str, Any]:
             }
         if project.district:
             districts.add(project.district)
-        projects.append({**summary, "cells": cells})
+        projects.append({**summary, "cells": cells,
+                         "problems": open_problems.get(project.code, [])})
     types = [c for c in order if c in used_types]
     return {
         "lang": lang, "today": today.isoformat(),

@@ -9,14 +9,23 @@ with random histories and asserts every field of the reading equals the simulato
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import chinese_calendar
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workflow.domain.clock import WarningRule, read_clock
+from workflow.domain.lifecycle import Actor, ClockEffect, MoveRequest, Role
+from workflow.domain.projection import Facts, apply_move
+from workflow.policy import load_policy
 
 ONE = timedelta(days=1)
 
 
+@functools.cache
 def sim_is_workday(d: date) -> tuple[bool, bool]:
     """Return (working, provisional): Mon-Fri, provisionally, outside the package's years."""
     try:
@@ -109,3 +118,149 @@ def simulate(h: SimHistory, as_of: date, warn_days: int, warn_percent: int | Non
     else:
         light = "green"
     return SimReading(elapsed, remaining, due_on, overdue, light, paused, provisional)
+
+
+# --- The project's implementation, driven by random histories --------------------------------
+
+POLICY = load_policy()
+CAL = POLICY.calendar
+LIFECYCLE = POLICY.lifecycle
+ADMIN = Actor(name="admin", role=Role.ADMIN)
+
+def _provisional_walk(h: SimHistory, reading: SimReading, as_of: date) -> bool:
+    """Whether any day from acceptance to the later of the clock's end and due date is uncovered."""
+    end = h.closed_on if h.closed_on is not None and h.closed_on <= as_of else as_of
+    last = max(end, reading.due_on)
+    return any(sim_is_workday(date(y, 1, 1))[1] for y in range(h.accepted_on.year, last.year + 1))
+
+
+@st.composite
+def histories(draw):
+    """A permit's moves: (event, on, days), and the plain facts the simulator reads."""
+    accepted_on = draw(st.dates(date(2024, 1, 1), date(2026, 12, 31)))
+    promised = draw(st.integers(1, 45))
+    moves = [("accept", accepted_on, None)]
+    h = SimHistory(promised_days=promised, accepted_on=accepted_on)
+    state, day, extended = "accepted", accepted_on, 0
+    for _ in range(draw(st.integers(0, 8))):
+        day += timedelta(days=draw(st.sampled_from([0, 0, 1, 1, 2, 3, 5, 8, 13, 21])))
+        options = ["suspend" if state == "accepted" else "resume", "extend"]
+        options += ["approve", "reject", "withdraw"] if state == "accepted" else [
+            "reject", "withdraw"]
+        event = draw(st.sampled_from(options))
+        days = None
+        if event == "extend":
+            if extended >= 10:
+                continue
+            days = draw(st.integers(1, 10 - extended))
+            extended += days
+            h.extensions.append((day, days))
+        elif event == "suspend":
+            h.pauses.append((day, None))
+        elif event == "resume" or (state == "suspended" and event in ("reject", "withdraw")):
+            h.pauses[-1] = (h.pauses[-1][0], day)  # leaving a suspension in any way ends it
+        if event in ("approve", "reject"):
+            h.closed_on = day
+        elif event == "withdraw":
+            h.withdrawn_on = day
+        moves.append((event, day, days))
+        state = {"suspend": "suspended", "resume": "accepted", "extend": state}.get(event, event)
+        if event in ("approve", "reject", "withdraw"):
+            break
+    return h, moves
+
+
+def project_facts(h: SimHistory, moves, as_of: date) -> Facts:
+    """Apply, through the project's lifecycle and projection, every move made by `as_of`."""
+    facts = Facts(state=LIFECYCLE.initial, phase=LIFECYCLE.phase(LIFECYCLE.initial))
+    for event, on, days in moves:
+        if on > as_of:
+            break
+        spec = LIFECYCLE.events[event]
+        request = MoveRequest(ref="P/x", department="drc", actor=ADMIN, reason="r", days=days,
+                              extension_days=facts.extension_days, max_extension_days=10)
+        state = LIFECYCLE.move(facts.state, event, request)
+        facts = apply_move(facts, cal=CAL, effect=spec.clock, state=state,
+                           phase=LIFECYCLE.phase(state), on=on, days=days,
+                           promised_days=h.promised_days if spec.clock == ClockEffect.START
+                           else None)
+    return facts
+
+
+warning_rules = st.one_of(
+    st.integers(0, 5).map(lambda n: WarningRule(remaining_days=n)),
+    st.integers(1, 100).map(lambda p: WarningRule(elapsed_percent=p)),
+)
+
+
+def check(h: SimHistory, moves, rule: WarningRule, as_of: date) -> None:
+    facts = project_facts(h, moves, as_of)
+    got = read_clock(facts.clock(), CAL, rule, as_of)
+    want = simulate(h, as_of, rule.remaining_days if rule.remaining_days is not None else -1,
+                    rule.elapsed_percent)
+    where = f"moves={moves} promised={h.promised_days} as_of={as_of} rule={rule}"
+    assert got.light.value == want.light, where
+    if want.elapsed_days is None:  # not yet accepted, or withdrawn: only the light is defined
+        return
+    assert (got.elapsed_days, got.remaining_days, got.due_on, got.overdue_days,
+            got.paused_days) == (want.elapsed_days, want.remaining_days, want.due_on,
+                                 want.overdue_days, want.paused_days), where
+    assert got.provisional == _provisional_walk(h, want, as_of), where
+
+
+@settings(max_examples=1000, deadline=None)
+@given(histories(), warning_rules, st.lists(st.integers(-3, 150), min_size=1, max_size=4))
+def test_clock_equals_the_day_by_day_simulator(history, rule, offsets):
+    h, moves = history
+    for offset in offsets:
+        check(h, moves, rule, h.accepted_on + timedelta(days=offset))
+
+
+def test_shipped_calendar_equals_chinese_calendar_day_by_day():
+    assert CAL.covered_years == frozenset(range(2004, 2027))
+    d = date(2004, 1, 1)
+    previous = CAL.ordinal(d - ONE)
+    while d <= date(2026, 12, 31):
+        working = chinese_calendar.is_workday(d)
+        assert CAL.is_workday(d) == working, d
+        ordinal = CAL.ordinal(d)
+        assert ordinal - previous == working, d
+        previous = ordinal
+        d += ONE
+
+
+# --- Disagreements found, pinned as the smallest cases (DESIGN.md decides) --------------------
+
+
+def _read(moves, promised: int, as_of: date):
+    facts = Facts(state=LIFECYCLE.initial, phase=LIFECYCLE.phase(LIFECYCLE.initial))
+    for event, on in moves:
+        spec = LIFECYCLE.events[event]
+        request = MoveRequest(ref="P/x", department="drc", actor=ADMIN, reason="r")
+        state = LIFECYCLE.move(facts.state, event, request)
+        facts = apply_move(facts, cal=CAL, effect=spec.clock, state=state,
+                           phase=LIFECYCLE.phase(state), on=on, promised_days=promised)
+    return read_clock(facts.clock(), CAL, WarningRule(remaining_days=3), as_of)
+
+
+def test_suspending_on_the_acceptance_day_pauses_only_the_days_after_it():
+    # Accepted and suspended on Monday 2026-11-02, resumed Wednesday 11-04. The acceptance day
+    # never counts, Tuesday is paused (suspended at its end), Wednesday counts: 1 elapsed.
+    r = _read([("accept", date(2026, 11, 2)), ("suspend", date(2026, 11, 2)),
+               ("resume", date(2026, 11, 4))], 10, date(2026, 11, 4))
+    assert (r.elapsed_days, r.paused_days, r.remaining_days) == (1, 1, 9)
+    assert r.due_on == date(2026, 11, 17)  # the 10th working day counting Wed 11-04 as the 1st
+    # While still suspended since the acceptance day nothing has elapsed (never -1).
+    r = _read([("accept", date(2026, 11, 2)), ("suspend", date(2026, 11, 2))], 10,
+              date(2026, 11, 2))
+    assert (r.elapsed_days, r.paused_days, r.remaining_days) == (0, 0, 10)
+
+
+def test_a_pause_that_starts_after_the_limit_ran_out_does_not_move_the_due_date():
+    # Accepted Monday 2026-11-02 with 1 working day: it runs out on Tuesday 11-03 (remaining 0).
+    # Suspended Wednesday 11-04 and resumed Monday 11-09: due_on stays the first working day on
+    # which remaining reached 0, Tuesday, not a day on which the permit was suspended.
+    r = _read([("accept", date(2026, 11, 2)), ("suspend", date(2026, 11, 4)),
+               ("resume", date(2026, 11, 9))], 1, date(2026, 11, 9))
+    assert (r.elapsed_days, r.paused_days, r.remaining_days, r.overdue_days) == (2, 3, -1, 1)
+    assert r.due_on == date(2026, 11, 3)

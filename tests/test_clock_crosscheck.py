@@ -202,7 +202,7 @@ warning_rules = st.one_of(
 
 def check(h: SimHistory, moves, rule: WarningRule, as_of: date) -> None:
     facts = project_facts(h, moves, as_of)
-    got = read_clock(facts.clock(), CAL, rule, as_of)
+    got = read_clock(facts.clock(CAL), CAL, rule, as_of)
     want = simulate(h, as_of, rule.remaining_days if rule.remaining_days is not None else -1,
                     rule.elapsed_percent)
     where = f"moves={moves} promised={h.promised_days} as_of={as_of} rule={rule}"
@@ -250,7 +250,7 @@ def _read(moves, promised: int, as_of: date):
         state = LIFECYCLE.move(facts.state, event, request)
         facts = apply_move(facts, cal=CAL, effect=spec.clock, state=state,
                            phase=LIFECYCLE.phase(state), on=on, promised_days=promised)
-    return read_clock(facts.clock(), CAL, WarningRule(remaining_days=3), as_of)
+    return read_clock(facts.clock(CAL), CAL, WarningRule(remaining_days=3), as_of)
 
 
 def test_suspending_on_the_acceptance_day_pauses_only_the_days_after_it():

@@ -46,3 +46,12 @@ def test_calendar_check_warns_sixty_days_ahead():
     assert r.exit_code == 1 and "Warning: calendar cn-mainland lacks 2027" in r.output
     r = invoke("--today", "2026-10-01", "calendar", "check", "--strict")
     assert r.exit_code == 0
+
+
+def test_commands_on_a_missing_database_say_so_and_create_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    r = invoke("--db", url, "permit", "show", "X/eia")
+    assert r.exit_code == 1 and "no database at" in r.output and "workflow init" in r.output
+    assert not (tmp_path / "none.db").exists()
+    # commands that need no database still work
+    assert invoke("--db", url, "calendar", "due", "2026-09-24", "10").exit_code == 0

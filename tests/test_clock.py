@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.domain.clock import ClockFacts, Light, Phase, WarningRule, read_clock, row_due_on
+from workflow.domain.clock import ClockFacts, Light, Phase, WarningRule, read_clock
 from workflow.domain.lifecycle import ClockEffect
 from workflow.domain.projection import Facts, apply_move
 from workflow.policy import load_policy
@@ -33,7 +33,7 @@ def move(f: Facts, effect: ClockEffect, on: date, days: int | None = None) -> Fa
 
 
 def read(f: Facts, as_of: date, rule: WarningRule = THREE):
-    return read_clock(f.clock(), CAL, rule, as_of)
+    return read_clock(f.clock(CAL), CAL, rule, as_of)
 
 
 def test_acceptance_day_does_not_count():
@@ -133,10 +133,34 @@ def test_provisional_when_the_limit_runs_into_an_uncovered_year():
     assert not read(accepted(date(2026, 11, 2)), date(2026, 11, 2)).provisional
 
 
-def test_row_due_on_is_the_due_date_before_the_current_pause():
+def test_cached_due_date_is_the_one_before_the_current_pause():
     f = move(accepted(date(2026, 11, 2)), ClockEffect.PAUSE, date(2026, 11, 4))
-    assert row_due_on(f.clock(), CAL) == date(2026, 11, 16)
+    assert f.due_base(CAL) == date(2026, 11, 16)
     assert read(f, date(2026, 11, 6)).due_on == date(2026, 11, 19)
+
+
+def test_suspending_on_the_acceptance_day_pauses_from_the_next_working_day():
+    # The acceptance day never counts as elapsed, so it is never counted as paused either.
+    f = move(accepted(date(2026, 11, 2)), ClockEffect.PAUSE, date(2026, 11, 2))
+    r = read(f, date(2026, 11, 2))
+    assert (r.elapsed_days, r.paused_days, r.remaining_days) == (0, 0, 10)
+    f = move(f, ClockEffect.RESUME, date(2026, 11, 4))  # Tuesday paused, Wednesday counts
+    r = read(f, date(2026, 11, 4))
+    assert (r.elapsed_days, r.paused_days, r.remaining_days) == (1, 1, 9)
+    assert r.due_on == date(2026, 11, 17)
+
+
+def test_a_pause_after_the_limit_ran_out_keeps_the_missed_due_date():
+    # 1 working day from Monday: due Tuesday. Suspended Wednesday to Monday: the due date stays
+    # Tuesday, the first working day on which remaining reached 0 (not a suspended day).
+    f = accepted(date(2026, 11, 2), 1)
+    f = move(move(f, ClockEffect.PAUSE, date(2026, 11, 4)), ClockEffect.RESUME, date(2026, 11, 9))
+    r = read(f, date(2026, 11, 9))
+    assert (r.elapsed_days, r.paused_days, r.remaining_days, r.overdue_days) == (2, 3, -1, 1)
+    assert r.due_on == date(2026, 11, 3) and r.light == Light.RED
+    # an extension after that pause makes the pause count again: it began before the new due date
+    f = move(f, ClockEffect.EXTEND, date(2026, 11, 9), days=3)
+    assert read(f, date(2026, 11, 9)).due_on == date(2026, 11, 11)
 
 
 # -- properties ----------------------------------------------------------------------------------
@@ -171,7 +195,10 @@ def test_a_pause_of_k_working_days_moves_the_due_date_by_k_working_days(start, l
     assert k == CAL.ordinal(y - timedelta(1)) - CAL.ordinal(x - timedelta(1))
     before = read(f, y).due_on
     after = read(paused, y).due_on
-    assert CAL.ordinal(after) - CAL.ordinal(before) == k
+    if x <= before:  # paused before its due date had passed
+        assert CAL.ordinal(after) - CAL.ordinal(before) == k
+    else:  # a pause after the limit ran out keeps the missed due date
+        assert after == before
 
 
 @settings(max_examples=200, deadline=None)

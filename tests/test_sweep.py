@@ -69,7 +69,7 @@ def pure_lights(app, day: date) -> dict[int, str]:
     with app.db.connect() as conn:
         rows = conn.execute(sa.select(permit_t)).all()
     for r in rows:
-        facts = permits.facts_of(r, app.policy).clock()
+        facts = permits.row_clock(r)
         rule = app.policy.permit_types[r.type].warning
         if r.phase in ("running", "paused"):
             out[r.id] = read_clock(facts, app.calendar, rule, day).light.value

@@ -96,6 +96,9 @@ class App:
 
         from workflow.store.models import Meta
 
+        db = self.db
+        if db.path is not None and not db.path.exists():
+            return None  # no database yet: nothing loaded into it
         try:
             with self.db.connect() as conn:
                 return conn.execute(

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from workflow import actors
 from workflow.app import App
 from workflow.domain.calendar import Calendar, day_number
-from workflow.domain.clock import ClockReading, Light, Phase, read_clock, row_due_on
+from workflow.domain.clock import ClockFacts, ClockReading, Light, Phase, read_clock
 from workflow.domain.lifecycle import ClockEffect, MoveRequest, Role
 from workflow.domain.projection import Facts, apply_move
 from workflow.errors import BadData, Conflict, NotFound
@@ -55,18 +55,19 @@ def load(conn: Connection, ref: str) -> sa.Row:
     return row
 
 
-def facts_of(row: Any, policy: Policy) -> Facts:
-    return Facts(
-        state=row.state, phase=Phase(row.phase), promised_days=row.promised_days,
+def row_clock(row: Any) -> ClockFacts:
+    """The clock facts a cached permit row holds (its `due_on` is the due date before any
+    current pause)."""
+    return ClockFacts(
+        phase=Phase(row.phase), accepted_on=row.accepted_on, promised_days=row.promised_days,
         extension_days=row.extension_days, paused_days=row.paused_days,
-        accepted_on=row.accepted_on, suspended_since=row.suspended_since,
-        closed_on=row.closed_on, last_move_on=row.last_move_on,
+        suspended_since=row.suspended_since, closed_on=row.closed_on, due_base=row.due_on,
     )
 
 
 def cached_fields(facts: Facts, ptype: PermitType, cal: Calendar, light_on: date | None) -> dict:
     """Return the permit row's cached columns for `facts`, light read as of `light_on`."""
-    clock = facts.clock()
+    clock = facts.clock(cal)
     light = Light.NONE
     if light_on is not None:
         light = read_clock(clock, cal, ptype.warning, light_on).light
@@ -76,10 +77,40 @@ def cached_fields(facts: Facts, ptype: PermitType, cal: Calendar, light_on: date
         "extension_days": facts.extension_days, "paused_days": facts.paused_days,
         "accepted_on": facts.accepted_on, "suspended_since": facts.suspended_since,
         "closed_on": facts.closed_on, "last_move_on": facts.last_move_on,
-        "due_on": row_due_on(clock, cal),
+        "due_on": clock.due_base,
         "warn_at": ptype.warning.warn_at(limit) if facts.promised_days is not None else None,
         "light": light.value, "light_on": light_on,
     }
+
+
+def fold(events: list[Any], policy: Policy, cal: Calendar) -> tuple[Facts, date | None]:
+    """Fold a permit's events, oldest first, into its facts and the day its light is read as of.
+
+    The light is read as of the later of the last move's date and the last light event's day.
+    """
+    lifecycle = policy.lifecycle
+    facts: Facts | None = None
+    light_on: date | None = None
+    for e in events:
+        data = json.loads(e.data)
+        if e.kind == "create":
+            state = data.get("state", lifecycle.initial)
+            facts = Facts(state=state, phase=lifecycle.phase(state))
+            continue
+        if facts is None:
+            raise BadData(f"permit {e.permit_id}: events before its creation")
+        if e.kind == "move":
+            spec = lifecycle.events.get(e.event)
+            new_state = data["to"]
+            facts = apply_move(
+                facts, cal=cal, effect=spec.clock if spec else ClockEffect.NONE,
+                state=new_state, phase=lifecycle.phase(new_state), on=e.on,
+                days=data.get("days"), promised_days=data.get("promised_days"),
+            )
+        light_on = max(light_on, e.on) if light_on else e.on
+    if facts is None:
+        raise BadData("permit has no creation event")
+    return facts, light_on
 
 
 def view(row: Any, policy: Policy, cal: Calendar, today: date) -> dict[str, Any]:
@@ -87,7 +118,7 @@ def view(row: Any, policy: Policy, cal: Calendar, today: date) -> dict[str, Any]
     ptype = policy.permit_types.get(row.type)
     reading: ClockReading | None = None
     if ptype is not None:
-        reading = read_clock(facts_of(row, policy).clock(), cal, ptype.warning, today)
+        reading = read_clock(row_clock(row), cal, ptype.warning, today)
     state = policy.lifecycle.states.get(row.state)
     out = {
         "ref": f"{row.project_code}/{row.type}",
@@ -239,8 +270,9 @@ def advance(
             promised = row.promised_override or ptype.promised_days.get(row.level)
             if promised is None:
                 raise BadData(f"{ref}: no promised limit at level {row.level}")
+        facts, _ = fold(read_events(conn, row.id), policy, cal)
         facts = apply_move(
-            facts_of(row, policy), cal=cal, effect=spec.clock, state=new_state,
+            facts, cal=cal, effect=spec.clock, state=new_state,
             phase=lifecycle.phase(new_state), on=on, days=days, promised_days=promised,
         )
         light_on = max(on, row.light_on) if row.light_on else on
@@ -321,31 +353,7 @@ def list_(
 
 def rebuild_values(events: list[Any], ptype: PermitType, policy: Policy, cal: Calendar) -> dict:
     """Recompute a permit's cached columns from its events alone."""
-    lifecycle = policy.lifecycle
-    facts: Facts | None = None
-    light_on: date | None = None
-    for e in events:
-        data = json.loads(e.data)
-        if e.kind == "create":
-            state = data.get("state", lifecycle.initial)
-            facts = Facts(state=state, phase=lifecycle.phase(state))
-        elif e.kind == "move":
-            assert facts is not None
-            spec = lifecycle.events.get(e.event)
-            effect = spec.clock if spec else ClockEffect.NONE
-            new_state = data["to"]
-            facts = apply_move(
-                facts, cal=cal, effect=effect, state=new_state,
-                phase=lifecycle.phase(new_state), on=e.on, days=data.get("days"),
-                promised_days=data.get("promised_days"),
-            )
-            light_on = max(light_on, e.on) if light_on else e.on
-        elif e.kind == "light":
-            light_on = max(light_on, e.on) if light_on else e.on
-    if facts is None:
-        raise BadData("permit has no creation event")
-    if facts.phase == Phase.PENDING:
-        light_on = None if light_on is None else light_on
+    facts, light_on = fold(events, policy, cal)
     values = cached_fields(facts, ptype, cal, light_on)
     values["version"] = events[-1].seq
     values["head_hash"] = events[-1].hash

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from workflow import actors
 from workflow.app import App
 from workflow.domain.calendar import Calendar, day_number
-from workflow.domain.clock import OPEN_PHASES, Light, Phase, read_clock
+from workflow.domain.clock import OPEN_PHASES, ClockFacts, Light, Phase, read_clock
 from workflow.domain.lifecycle import ClockEffect, MoveRequest
 from workflow.domain.projection import Facts, apply_move
 from workflow.errors import BadData, Conflict, NotFound
@@ -60,13 +60,52 @@ def load(conn: Connection, ref: str | int) -> sa.Row:
     return row
 
 
-def facts_of(row: Any) -> Facts:
-    return Facts(
-        state=row.state, phase=Phase(row.phase), promised_days=row.promised_days,
+def row_clock(row: Any) -> ClockFacts:
+    """The clock facts a cached problem row holds (as `permits.row_clock`; the clock starts on
+    `raised_on`)."""
+    return ClockFacts(
+        phase=Phase(row.phase), accepted_on=row.raised_on, promised_days=row.promised_days,
         extension_days=row.extension_days, paused_days=row.paused_days,
-        accepted_on=row.raised_on, suspended_since=row.suspended_since,
-        closed_on=row.closed_on, last_move_on=row.last_move_on,
+        suspended_since=row.suspended_since, closed_on=row.closed_on, due_base=row.due_on,
     )
+
+
+def read_log(conn: Connection, problem_id: int) -> list[sa.Row]:
+    return list(conn.execute(
+        sa.select(problem_event_t).where(problem_event_t.c.problem_id == problem_id)
+        .order_by(problem_event_t.c.seq)
+    ))
+
+
+def fold(events: list[Any], policy: Policy, cal: Calendar) -> tuple[Facts, date | None]:
+    """Fold a problem's events, oldest first, into its facts and the day its light is read as
+    of (as `permits.fold`; the creation event starts the clock on the day it was raised)."""
+    lifecycle = policy.problems.lifecycle
+    facts: Facts | None = None
+    light_on: date | None = None
+    for e in events:
+        data = json.loads(e.data)
+        if e.kind == "create":
+            state = data.get("state", lifecycle.initial)
+            facts = apply_move(
+                Facts(state=state, phase=Phase.PENDING), cal=cal, effect=ClockEffect.START,
+                state=state, phase=lifecycle.phase(state), on=e.on,
+                promised_days=data["promised_days"],
+            )
+        elif facts is None:
+            raise BadData(f"problem {e.problem_id}: events before its creation")
+        elif e.kind == "move":
+            spec = lifecycle.events.get(e.event)
+            new_state = data["to"]
+            facts = apply_move(
+                facts, cal=cal, effect=spec.clock if spec else ClockEffect.NONE,
+                state=new_state, phase=lifecycle.phase(new_state), on=e.on,
+                days=data.get("days"),
+            )
+        light_on = max(light_on, e.on) if light_on else e.on
+    if facts is None:
+        raise BadData("problem has no creation event")
+    return facts, light_on
 
 
 def _cached(facts: Facts, rules: ProblemPolicy, cal: Calendar, light_on: date | None) -> dict:
@@ -79,7 +118,7 @@ def _cached(facts: Facts, rules: ProblemPolicy, cal: Calendar, light_on: date | 
 def view(row: Any, policy: Policy, cal: Calendar, today: date, lang: str = "zh") -> dict:
     """A problem as the CLI shows it: identity, state, and its clock as of `today`."""
     rules = policy.problems
-    reading = read_clock(facts_of(row).clock(), cal, rules.warning, today)
+    reading = read_clock(row_clock(row), cal, rules.warning, today)
     state = rules.lifecycle.states.get(row.state)
     dept = policy.departments.get(row.department)
     clock = reading.as_dict()
@@ -243,8 +282,9 @@ def advance(
             extension_days=row.extension_days, max_extension_days=rules.max_extension_days,
         )
         new_state = lifecycle.move(row.state, event, request)
+        facts, _ = fold(read_log(conn, row.id), policy, cal)
         facts = apply_move(
-            facts_of(row), cal=cal, effect=spec.clock, state=new_state,
+            facts, cal=cal, effect=spec.clock, state=new_state,
             phase=lifecycle.phase(new_state), on=on, days=days,
         )
         light_on = max(on, row.light_on) if row.light_on else on
@@ -272,10 +312,7 @@ def history(app: App, ref: str | int) -> list[dict]:
     """Every event of a problem, oldest first: who, what, effective date, when recorded, why."""
     with app.db.connect() as conn:
         row = load(conn, ref)
-        events = conn.execute(
-            sa.select(problem_event_t).where(problem_event_t.c.problem_id == row.id)
-            .order_by(problem_event_t.c.seq)
-        ).all()
+        events = read_log(conn, row.id)
     return [
         {
             "seq": e.seq, "kind": e.kind, "event": e.event, "on": e.on.isoformat(),
@@ -351,35 +388,8 @@ def open_by_project(app: App, lang: str | None = None) -> dict[str, list[dict]]:
 
 def rebuild_values(events: list[Any], policy: Policy, cal: Calendar) -> dict:
     """Recompute a problem's cached columns from its events alone."""
-    rules = policy.problems
-    lifecycle = rules.lifecycle
-    facts: Facts | None = None
-    light_on: date | None = None
-    for e in events:
-        data = json.loads(e.data)
-        if e.kind == "create":
-            state = data.get("state", lifecycle.initial)
-            facts = apply_move(
-                Facts(state=state, phase=Phase.PENDING), cal=cal, effect=ClockEffect.START,
-                state=state, phase=lifecycle.phase(state), on=e.on,
-                promised_days=data["promised_days"],
-            )
-            light_on = e.on
-        elif e.kind == "move":
-            assert facts is not None
-            spec = lifecycle.events.get(e.event)
-            effect = spec.clock if spec else ClockEffect.NONE
-            new_state = data["to"]
-            facts = apply_move(
-                facts, cal=cal, effect=effect, state=new_state,
-                phase=lifecycle.phase(new_state), on=e.on, days=data.get("days"),
-            )
-            light_on = max(light_on, e.on) if light_on else e.on
-        elif e.kind == "light":
-            light_on = max(light_on, e.on) if light_on else e.on
-    if facts is None:
-        raise BadData("problem has no creation event")
-    values = _cached(facts, rules, cal, light_on)
+    facts, light_on = fold(events, policy, cal)
+    values = _cached(facts, policy.problems, cal, light_on)
     values["version"] = events[-1].seq
     values["head_hash"] = events[-1].hash
     return values

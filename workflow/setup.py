@@ -13,6 +13,7 @@ from workflow.store.models import utcnow
 
 def init(app: App) -> dict:
     """Create or upgrade the schema; idempotent. Returns what it did."""
+    app.db.create_if_missing = True
     before, after = schema.upgrade(app.db)
     with app.db.connect(write=True) as conn:
         calendar_written = materialise(conn, app.calendar)

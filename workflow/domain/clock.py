@@ -69,7 +69,8 @@ class ClockFacts:
     """What the event log says about an item's clock.
 
     `paused_days` counts the working days of finished pauses; `suspended_since` is the day the
-    current pause began (None when not suspended).
+    current pause began (None when not suspended); `due_base` is the due date given the finished
+    pauses only (see `due_base`), which the cached row stores as `due_on`.
     """
 
     phase: Phase
@@ -79,15 +80,42 @@ class ClockFacts:
     paused_days: int = 0
     suspended_since: date | None = None
     closed_on: date | None = None
+    due_base: date | None = None
 
 
-def pause_length(cal: Calendar, suspended_on: date, resumed_on: date) -> int:
+def pause_start(cal: Calendar, accepted_on: date, suspended_on: date) -> int:
+    """Return the ordinal after which a suspension from `suspended_on` pauses working days.
+
+    The acceptance day never counts as elapsed, so it never counts as paused either: a permit
+    suspended on the day it was accepted pauses from the next working day on.
+    """
+    return cal.ordinal(max(suspended_on - timedelta(1), accepted_on))
+
+
+def pause_length(cal: Calendar, accepted_on: date, suspended_on: date, resumed_on: date) -> int:
     """Return the working days paused by a suspension from `suspended_on` to `resumed_on`.
 
     A day is paused when the item is suspended at the end of it, so the resume day itself is not
     paused, and a suspension resumed the same day pauses nothing.
     """
-    return cal.ordinal(resumed_on - timedelta(1)) - cal.ordinal(suspended_on - timedelta(1))
+    start = pause_start(cal, accepted_on, suspended_on)
+    return max(0, cal.ordinal(resumed_on - timedelta(1)) - start)
+
+
+def due_ordinal(
+    cal: Calendar, accepted_on: date, limit: int, pauses: tuple[tuple[date, date], ...]
+) -> int:
+    """Return the ordinal of the first working day on which `remaining` reaches 0.
+
+    Only pauses that begin before that day move it: a permit suspended after its limit ran out
+    keeps the due date it missed. `pauses` are (suspended_on, resumed_on) pairs in order.
+    """
+    due = cal.ordinal(accepted_on) + limit
+    for suspended_on, resumed_on in pauses:
+        start = pause_start(cal, accepted_on, suspended_on)
+        if start < due:
+            due += max(0, cal.ordinal(resumed_on - timedelta(1)) - start)
+    return due
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,13 +169,18 @@ def read_clock(facts: ClockFacts, cal: Calendar, rule: WarningRule, as_of: date)
         )
     end = facts.closed_on if facts.phase in (Phase.CLOSED, Phase.VOID) and facts.closed_on else as_of
     limit = facts.promised_days + facts.extension_days
+    base = cal.ordinal(facts.accepted_on)
+    due = cal.ordinal(facts.due_base) if facts.due_base else base + facts.paused_days + limit
     paused = facts.paused_days
     if facts.suspended_since is not None and facts.suspended_since <= end:
-        paused += pause_length(cal, facts.suspended_since, end + timedelta(1))
-    base = cal.ordinal(facts.accepted_on)
+        start = pause_start(cal, facts.accepted_on, facts.suspended_since)
+        ongoing = max(0, cal.ordinal(end) - start)
+        paused += ongoing
+        if start < due:  # the pause began before the limit ran out: it moves the due date
+            due += ongoing
     elapsed = cal.ordinal(end) - base - paused
     remaining = limit - elapsed
-    due_on = cal.workday_at(base + paused + limit)
+    due_on = cal.workday_at(due)
     overdue = max(0, -remaining)
     warn_at = rule.warn_at(limit)
     if facts.phase == Phase.VOID:
@@ -166,18 +199,6 @@ def read_clock(facts: ClockFacts, cal: Calendar, rule: WarningRule, as_of: date)
         remaining_days=remaining, elapsed_days=elapsed, overdue_days=overdue, light=light,
         provisional=cal.provisional(facts.accepted_on, max(end, due_on)), warn_at=warn_at,
     )
-
-
-def row_due_on(facts: ClockFacts, cal: Calendar) -> date | None:
-    """Return the due date counting finished pauses only (what the cached row stores).
-
-    For a running item it is the due date; for a suspended one it is the due date had it resumed
-    on the day it was suspended, from which the sweep reads the frozen remaining days.
-    """
-    if facts.accepted_on is None or facts.promised_days is None:
-        return None
-    limit = facts.promised_days + facts.extension_days
-    return cal.workday_at(cal.ordinal(facts.accepted_on) + facts.paused_days + limit)
 
 
 def light_from_remaining(remaining: int, warn_at: int) -> Light:

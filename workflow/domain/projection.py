@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from workflow.domain.calendar import Calendar
-from workflow.domain.clock import ClockFacts, Phase, pause_length
+from workflow.domain.clock import ClockFacts, Phase, due_ordinal, pause_length
 from workflow.domain.lifecycle import ClockEffect
 
 
@@ -27,12 +27,21 @@ class Facts:
     suspended_since: date | None = None
     closed_on: date | None = None
     last_move_on: date | None = None
+    pauses: tuple[tuple[date, date], ...] = ()  # finished (suspended_on, resumed_on)
 
-    def clock(self) -> ClockFacts:
+    def due_base(self, cal: Calendar) -> date | None:
+        """The due date given the finished pauses only (the cached row's `due_on`)."""
+        if self.accepted_on is None or self.promised_days is None:
+            return None
+        limit = self.promised_days + self.extension_days
+        return cal.workday_at(due_ordinal(cal, self.accepted_on, limit, self.pauses))
+
+    def clock(self, cal: Calendar) -> ClockFacts:
         return ClockFacts(
             phase=self.phase, accepted_on=self.accepted_on, promised_days=self.promised_days,
             extension_days=self.extension_days, paused_days=self.paused_days,
             suspended_since=self.suspended_since, closed_on=self.closed_on,
+            due_base=self.due_base(cal),
         )
 
 
@@ -55,15 +64,18 @@ def apply_move(
     """
     new = replace(facts, state=state, phase=phase, last_move_on=on)
     if facts.suspended_since is not None and phase != Phase.PAUSED:
+        assert facts.accepted_on is not None
         new = replace(
             new,
-            paused_days=facts.paused_days + pause_length(cal, facts.suspended_since, on),
+            paused_days=facts.paused_days
+            + pause_length(cal, facts.accepted_on, facts.suspended_since, on),
+            pauses=facts.pauses + ((facts.suspended_since, on),),
             suspended_since=None,
         )
     if effect == ClockEffect.START:
         new = replace(
             new, accepted_on=on, promised_days=promised_days, extension_days=0, paused_days=0,
-            suspended_since=None, closed_on=None,
+            suspended_since=None, closed_on=None, pauses=(),
         )
     elif effect == ClockEffect.PAUSE:
         new = replace(new, suspended_since=on)

@@ -95,7 +95,7 @@ def ledger_rows(app: App, lang: str) -> list[dict[str, Any]]:
     """Every permit with its project, as ledger rows (typed values), clocks as of today."""
     policy, cal, today = app.policy, app.calendar, app.today()
     order = {c: i for i, c in enumerate(policy.type_order())}
-    from workflow.permits import facts_of
+    from workflow.permits import row_clock
 
     with app.db.connect() as conn:
         camps: dict[int, list[str]] = {}
@@ -135,7 +135,7 @@ def ledger_rows(app: App, lang: str) -> list[dict[str, Any]]:
                 "remaining_days": None, "overdue_days": None,
             }
             if ptype is not None and r.accepted_on is not None:
-                reading = read_clock(facts_of(r, policy).clock(), cal, ptype.warning, today)
+                reading = read_clock(row_clock(r), cal, ptype.warning, today)
                 out["due_on"] = reading.due_on
                 out["light"] = reading.light.value
                 if r.phase in (Phase.RUNNING.value, Phase.PAUSED.value):

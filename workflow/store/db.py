@@ -64,12 +64,17 @@ class Database:
     def __init__(self, url: str):
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        # Only `workflow init` (and the demo) may create a SQLite file; any other command on a
+        # missing file says so instead of leaving an empty database behind.
+        self.create_if_missing = False
+        self.path: Path | None = None
         kwargs: dict = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
             path = self.url.split("///", 1)[-1]
             if path and path != ":memory:" and not path.startswith("file:"):
-                parent = Path(path).parent
+                self.path = Path(path)
+                parent = self.path.parent
                 if not parent.is_dir():
                     raise DatabaseUnavailable(f"cannot open database {path}: no directory {parent}")
         else:
@@ -89,6 +94,10 @@ class Database:
     @contextmanager
     def connect(self, write: bool = False) -> Iterator[Connection]:
         """Yield a connection inside one transaction; commit on success, roll back on error."""
+        if self.path is not None and not self.create_if_missing and not self.path.exists():
+            raise DatabaseUnavailable(
+                f"no database at {self.path}: run `workflow init` first (or pass --db URL)"
+            )
         try:
             conn = self.engine.connect()
         except sa.exc.OperationalError as e:

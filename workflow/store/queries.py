@@ -1,12 +1,15 @@
 """Set-based SQL over a clocked table (permits, problems) and the materialised calendar.
 
 `remaining` of an open item as of day T, in one expression (see clock.py for the rules):
-running: ordinal(due_on) - ordinal(T); suspended since X: ordinal(due_on) - ordinal(X - 1),
-frozen while the pause lasts. The light follows from `remaining` and the row's `warn_at`.
+ordinal(start) + paused_days + promised_days + extension_days - ordinal(E), where start is the
+day the clock started (a permit's `accepted_on`, a problem's `raised_on`), E is T for a running
+item and, for one suspended since X, the later of X - 1 and the start (frozen while the pause
+lasts). The light follows from `remaining` and the row's `warn_at`.
 
 Every function takes the table it reads (default: permit); a clocked table has the columns
-phase, due_on, suspended_since, warn_at, light, version, head_hash, department and project_id,
-and its own event table. `TRACKED` lists them for the sweep: one clock implementation for both.
+phase, the start day, paused/promised/extension days, suspended_since, warn_at, light, version,
+head_hash, department and project_id, and its own event table. `TRACKED` lists them for the
+sweep: one clock implementation for both.
 """
 
 from __future__ import annotations
@@ -53,10 +56,28 @@ def ordinal_of(day_number_expr):
     return sa.select(cal_t.c.ordinal).where(cal_t.c.day == day_number_expr).scalar_subquery()
 
 
+def started_on(table=permit_t):
+    """The day the clock started: a permit's acceptance, a problem's raising."""
+    return table.c.accepted_on if "accepted_on" in table.c else table.c.raised_on
+
+
+def pause_from(table=permit_t):
+    """The day after which a current suspension pauses: max(suspended_since - 1, start)."""
+    start = started_on(table)
+    return sa.case(
+        (table.c.suspended_since - 1 < start, start),
+        else_=table.c.suspended_since - 1,
+    )
+
+
+def limit_of(table=permit_t):
+    return table.c.paused_days + table.c.promised_days + table.c.extension_days
+
+
 def live_light(today: int, table: sa.Table = permit_t):
     """The light of each row as of day number `today` (stored light for closed ones)."""
-    remaining = ordinal_of(table.c.due_on) - sa.func.coalesce(
-        ordinal_of(table.c.suspended_since - 1), ordinal_of(sa.literal(today))
+    remaining = ordinal_of(started_on(table)) + limit_of(table) - sa.func.coalesce(
+        ordinal_of(pause_from(table)), ordinal_of(sa.literal(today))
     )
     return sa.case(
         (table.c.phase.in_(OPEN), light_case(remaining, table.c.warn_at)),
@@ -68,17 +89,19 @@ def open_lights(today_ordinal: int, table: sa.Table = permit_t):
     """SELECT id, version, light, head_hash, department, project_id, type (a problem:
     category), remaining, new_light of every open row of `table`."""
     detail = table.c.type if "type" in table.c else table.c.category
-    due = cal_t.alias("due")
+    acc = cal_t.alias("acc")
     susp = cal_t.alias("susp")
-    remaining = (due.c.ordinal - sa.func.coalesce(susp.c.ordinal, today_ordinal)).label("remaining")
+    remaining = (
+        acc.c.ordinal + limit_of(table) - sa.func.coalesce(susp.c.ordinal, today_ordinal)
+    ).label("remaining")
     inner = (
         sa.select(
             table.c.id, table.c.version, table.c.light, table.c.head_hash,
             table.c.department, table.c.project_id, detail, remaining, table.c.warn_at,
         )
         .select_from(
-            table.join(due, due.c.day == table.c.due_on).outerjoin(
-                susp, susp.c.day == table.c.suspended_since - 1
+            table.join(acc, acc.c.day == started_on(table)).outerjoin(
+                susp, susp.c.day == pause_from(table)
             )
         )
         .where(table.c.phase.in_(OPEN))

@@ -39,7 +39,9 @@ from workflow.store.models import (
     Project,
     utcnow,
 )
-from workflow.store.queries import OPEN, PERMITS, TRACKED, Clocked, open_lights
+from workflow.store.queries import (
+    OPEN, PERMITS, TRACKED, Clocked, open_lights, remaining_of,
+)
 from workflow.sweep import AFTER_CHANGES
 
 notice_t = Notice.__table__
@@ -65,9 +67,10 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
     for rule in rules:
         candidates = []
         for item in TRACKED:  # permits and problems alike: one notice lists both
-            q = open_lights(ordinal, item.table)[0].subquery("q")
+            # remaining working days, evaluated only for the (few) candidate rows
+            remaining = remaining_of(item.table, ordinal).label("remaining")
             _end_episodes(conn, rule, by_name, day, item)
-            candidates += _candidates(conn, rule, q, day, item)
+            candidates += _candidates(conn, rule, remaining, day, item)
         if not candidates:
             continue
         limit = app.calendar.add_workdays(day, rule.rectify_within) if rule.rectify_within else None
@@ -135,7 +138,7 @@ def _end_episodes(conn: Connection, rule: LevelRule, rules: dict, day: date,
     )
 
 
-def _candidates(conn: Connection, rule: LevelRule, q, day: date,
+def _candidates(conn: Connection, rule: LevelRule, remaining, day: date,
                 item: Clocked = PERMITS) -> list[Candidate]:
     m = matter_t
     table = item.table
@@ -155,13 +158,10 @@ def _candidates(conn: Connection, rule: LevelRule, q, day: date,
         stmt = (
             sa.select(
                 table.c.id, table.c.department, table.c.light, table.c.due_on,
-                table.c.responsible, project_t.c.leader, q.c.remaining,
+                table.c.responsible, project_t.c.leader, remaining,
                 sa.func.coalesce(last, 0).label("last_episode"),
             )
-            .select_from(
-                table.join(project_t, project_t.c.id == table.c.project_id)
-                .outerjoin(q, q.c.id == table.c.id)
-            )
+            .select_from(table.join(project_t, project_t.c.id == table.c.project_id))
             .where(
                 table.c.phase.in_(OPEN), table.c.light == rule.light,
                 ~sa.exists().where(key == table.c.id, m.c.level == rule.name,
@@ -180,13 +180,12 @@ def _candidates(conn: Connection, rule: LevelRule, q, day: date,
         sa.select(
             basis.c.id.label("basis_id"), basis.c.episode, table.c.id, table.c.department,
             table.c.light, table.c.due_on, table.c.responsible, project_t.c.leader,
-            q.c.remaining,
+            remaining,
         )
         .select_from(
             basis.join(table, table.c.id == basis.c[item.subject])
             .join(project_t, project_t.c.id == table.c.project_id)
             .join(notice_t, notice_t.c.id == basis.c.notice_id)
-            .outerjoin(q, q.c.id == table.c.id)
         )
         .where(
             basis.c.level == rule.after, basis.c.time_limit < day,

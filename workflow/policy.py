@@ -159,6 +159,7 @@ class SmtpModel(_Strict):
     ssl: bool = False
     username: str | None = None
     password_env: str = "WORKFLOW_SMTP_PASSWORD"
+    ca_file: str | None = None  # verify the server against this CA bundle (default: the system's)
     sender: str = "supervision@localhost"
     timeout_seconds: float = Field(default=20, gt=0)
 
@@ -648,7 +649,9 @@ def load_escalation(
         try:
             text = level.number.format(year=2026, seq=7)
         except (KeyError, IndexError, ValueError) as e:
-            raise PolicyError(f"{where}: {key}.number: bad format ({e}); use {{year}} and {{seq}}")
+            raise PolicyError(
+                f"{where}: {key}.number: bad format ({e}); use {{year}} and {{seq}}"
+            ) from None
         if text == level.number.format(year=2026, seq=8):
             raise PolicyError(f"{where}: {key}.number: must contain {{seq}}")
     robots = model.delivery.webhooks

@@ -20,7 +20,7 @@ import json
 import signal
 import threading
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,7 +79,7 @@ def daily(app: App, *, day: date | None = None, clock: Any = None, wait: bool = 
     def body() -> dict:
         swept = sweep(app, day=day, once=True, actor=SCHEDULER_ACTOR)
         delivered = deliver(app, clock=clock, wait=wait)
-        return {"sweep": swept, "delivery": delivered}
+        return {"skipped": bool(swept.get("skipped")), "sweep": swept, "delivery": delivered}
 
     return _run(app, "daily", day, body)
 
@@ -148,13 +148,38 @@ class _Registry:
     the job store never holds settings or secrets."""
 
     app: App | None = None
+    clock: Any = None
+
+
+class StoppableClock:
+    """Real time whose sleep ends early on shutdown, so a job waiting out a robot's rate limit
+    lets SIGTERM stop the process promptly (what is left is sent by the next run)."""
+
+    def __init__(self, stop: threading.Event):
+        from workflow.notify.outbox import SystemClock
+
+        self._stop = stop
+        self._real = SystemClock()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def now(self) -> datetime:
+        return self._real.now()
+
+    def sleep(self, seconds: float) -> None:
+        self._stop.wait(seconds)
 
 
 def _job(name: str) -> None:
     app = _Registry.app
     if app is None:  # pragma: no cover - a stored job fired in a process that is not ours
         raise RuntimeError("no workflow app in this process")
-    JOBS[name](app)
+    if name == "weekly":
+        JOBS[name](app)
+    else:
+        JOBS[name](app, clock=_Registry.clock)
 
 
 def daily_time(app: App) -> time:
@@ -243,6 +268,7 @@ def start(app: App, *, stop: threading.Event | None = None, catch_up: bool = Tru
     clock = clock or SystemClock()
     stop = stop or threading.Event()
     _Registry.app = app
+    _Registry.clock = StoppableClock(stop)
     scheduler = build(app)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -267,7 +293,6 @@ def start(app: App, *, stop: threading.Event | None = None, catch_up: bool = Tru
 
 def status(app: App) -> dict[str, Any]:
     """The stored jobs with their next run, and each job's last run and last error."""
-    from datetime import timezone
 
     with app.db.connect() as conn:
         jobs = {r.id: r.next_run_time for r in conn.execute(sa.select(job_t.c.id,
@@ -286,7 +311,7 @@ def status(app: App) -> dict[str, Any]:
             nxt = jobs.get(job_id)
             rows.append({
                 "job": job_id, "scheduled": job_id in jobs,
-                "next_run": datetime.fromtimestamp(nxt, timezone.utc).isoformat() if nxt else None,
+                "next_run": datetime.fromtimestamp(nxt, UTC).isoformat() if nxt else None,
                 "last_run": last.started_at.isoformat() if last else None,
                 "last_status": last.status if last else None,
                 "last_owner": last.owner if last else None,

@@ -48,7 +48,8 @@ def _secret(name: str | None, what: str) -> str | None:
 
 def notice_directory(app: App) -> Path:
     """Where the file channel writes: WORKFLOW_NOTICE_DIR, else the policy's directory."""
-    return Path(os.environ.get("WORKFLOW_NOTICE_DIR") or app.policy.escalation.delivery.file.directory)
+    configured = app.policy.escalation.delivery.file.directory
+    return Path(os.environ.get("WORKFLOW_NOTICE_DIR") or configured)
 
 
 def send_file(app: App, row: Any) -> None:
@@ -73,6 +74,7 @@ def send_file(app: App, row: Any) -> None:
 def send_smtp(app: App, row: Any) -> None:
     """Send one e-mail (text and HTML) to `row.target`, with the message key as Message-ID."""
     import smtplib
+    import ssl
     from email.message import EmailMessage
     from email.utils import formatdate
 
@@ -91,10 +93,15 @@ def send_smtp(app: App, row: Any) -> None:
     msg.set_content(_render(app, notice, "text", lang))
     msg.add_alternative(_render(app, notice, "html", lang), subtype="html")
     password = _secret(smtp.password_env, "smtp") if smtp.username else None
-    cls = smtplib.SMTP_SSL if smtp.ssl else smtplib.SMTP
-    with cls(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as client:
+    # verify the server's certificate (smtplib's own default context does not)
+    tls = ssl.create_default_context(cafile=smtp.ca_file) if smtp.ssl or smtp.starttls else None
+    if smtp.ssl:
+        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_seconds, context=tls)
+    else:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds)
+    with client:
         if smtp.starttls and not smtp.ssl:
-            client.starttls()
+            client.starttls(context=tls)
         if smtp.username:
             client.login(smtp.username, password)
         client.send_message(msg)
@@ -102,7 +109,7 @@ def send_smtp(app: App, row: Any) -> None:
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
     """DingTalk robot signature: base64(HMAC-SHA256(secret, "timestamp\\nsecret"))."""
-    digest = hmac.new(secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode("utf-8"),
+    digest = hmac.new(secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode(),
                       hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 

@@ -74,11 +74,17 @@ def limit_of(table=permit_t):
     return table.c.paused_days + table.c.promised_days + table.c.extension_days
 
 
+def remaining_of(table: sa.Table, today_ordinal):
+    """`remaining` of each open row as of the day of ordinal `today_ordinal` (a value or an
+    expression), through calendar lookups: for a few rows, not a scan."""
+    return ordinal_of(started_on(table)) + limit_of(table) - sa.func.coalesce(
+        ordinal_of(pause_from(table)), today_ordinal
+    )
+
+
 def live_light(today: int, table: sa.Table = permit_t):
     """The light of each row as of day number `today` (stored light for closed ones)."""
-    remaining = ordinal_of(started_on(table)) + limit_of(table) - sa.func.coalesce(
-        ordinal_of(pause_from(table)), ordinal_of(sa.literal(today))
-    )
+    remaining = remaining_of(table, ordinal_of(sa.literal(today)))
     return sa.case(
         (table.c.phase.in_(OPEN), light_case(remaining, table.c.warn_at)),
         else_=table.c.light,

@@ -432,3 +432,28 @@ def test_problem_table_is_in_the_schema_the_sweep_reads(app):
     from workflow.store.queries import PROBLEMS, TRACKED
 
     assert PROBLEMS in TRACKED and PROBLEMS.table is Problem.__table__
+
+
+def test_the_weekly_job_writes_the_agenda_where_policy_says(tmp_path):
+    import shutil
+
+    import yaml
+
+    from tests.conftest import make_app
+    from workflow import schedule
+    from workflow.policy import default_policy_dir
+    from workflow.setup import init
+
+    policies = tmp_path / "policies"
+    shutil.copytree(default_policy_dir(), policies)
+    path = policies / "problems.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["meeting"]["agenda_directory"] = str(tmp_path / "agendas")
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    app = make_app(f"sqlite:///{tmp_path / 'w.db'}", policies=policies)
+    init(app)
+    result = schedule.weekly(app, day=D(2026, 11, 23))  # a Monday: Thursday's agenda
+    assert result["reports"][-1]["meeting_on"] == "2026-11-26"
+    written = tmp_path / "agendas" / "agenda-2026-11-26.md"
+    assert "联席会议议程" in written.read_text(encoding="utf-8")
+    app.db.dispose()

@@ -112,11 +112,12 @@ def weekly(app: App, *, day: date | None = None) -> dict:
             job="weekly", day=day, owner=owner_name(), started_at=utcnow(), status="running",
             summary="{}",
         )).inserted_primary_key[0]
-    from workflow.report.agenda import register
-
-    register()  # the joint meeting's agenda (when policy names a directory for it)
     try:
         results = [hook(app, day) or {} for hook in WEEKLY]
+        if app.policy.problems.agenda_directory:  # the joint meeting's agenda, when wanted
+            from workflow.report.agenda import scheduled_agenda
+
+            results.append(scheduled_agenda(app, day))
     except Exception as e:
         from workflow.notify.outbox import safe_error
 

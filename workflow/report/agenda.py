@@ -302,10 +302,3 @@ def scheduled_agenda(app: App, day: date) -> dict[str, Any]:
     return {"agenda": result["path"], "meeting_on": result["meeting_on"],
             "items": result["items"]}
 
-
-def register() -> None:
-    """Add the agenda to the scheduler's weekly jobs (once)."""
-    from workflow.schedule import WEEKLY
-
-    if scheduled_agenda not in WEEKLY:
-        WEEKLY.append(scheduled_agenda)

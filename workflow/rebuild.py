@@ -44,8 +44,13 @@ def _rebuild_where(app: App, conn: Connection, where, check_only: bool = False) 
             "ids": fixed}
 
 
-def rebuild(app: App, ref: str | None = None, *, check_only: bool = False) -> dict[str, Any]:
-    """Recompute permit rows (one, or all) from their events; return how many differed."""
+def rebuild(
+    app: App, ref: str | None = None, *, check_only: bool = False, problems: bool = False
+) -> dict[str, Any]:
+    """Recompute permit rows (one, or all) from their events; return how many differed.
+
+    With `problems` (and no `ref`), problem rows too, counted under `problems`.
+    """
     with app.db.connect(write=not check_only) as conn:
         if not check_only:
             materialise(conn, app.calendar)
@@ -53,7 +58,7 @@ def rebuild(app: App, ref: str | None = None, *, check_only: bool = False) -> di
         if ref:
             where = permit_t.c.id == load(conn, ref).id
         result = _rebuild_where(app, conn, where, check_only=check_only)
-        if not ref:  # the whole database: problems run on the same clock
+        if problems and not ref:  # problems run on the same clock, from their own log
             from workflow.problems import rebuild_where
 
             result["problems"] = rebuild_where(app, conn, sa.true(), check_only=check_only)

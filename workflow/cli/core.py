@@ -473,7 +473,7 @@ def rebuild(app, ref, check, as_json):
     """
     from workflow.rebuild import rebuild as do_rebuild
 
-    result = do_rebuild(app, ref, check_only=check)
+    result = do_rebuild(app, ref, check_only=check, problems=True)
     if as_json:
         return emit_json(result)
     key = "differing" if check else "rebuilt"

@@ -118,6 +118,94 @@ class YearModel(_Strict):
     workdays: dict[date, str] = {}
 
 
+class LevelModel(_Strict):
+    light: Literal["yellow", "red"] | None = None
+    after: str | None = None
+    rectify_within: int | None = Field(default=None, gt=0)
+    title: Names
+    number: str = Field(min_length=1)
+    to: Literal["department", "leader"] = "department"
+    bulletin: bool = False
+    bundle: bool = True
+    channels: list[Literal["file", "smtp", "webhook"]] = ["file"]
+
+
+class AddressModel(_Strict):
+    email: list[str] = []
+    robots: list[str] = []
+
+
+class RecipientsModel(_Strict):
+    departments: dict[str, AddressModel] = {}
+    leaders: dict[str, AddressModel] = {}
+    bulletin: AddressModel = AddressModel()
+
+
+class BackoffModel(_Strict):
+    first_seconds: int = Field(default=60, gt=0)
+    factor: float = Field(default=2.0, ge=1)
+    max_seconds: int = Field(default=3600, gt=0)
+
+
+class FileChannelModel(_Strict):
+    directory: str = "notices"
+    formats: list[Literal["md", "html", "text"]] = Field(default=["md", "html"], min_length=1)
+
+
+class SmtpModel(_Strict):
+    host: str = "localhost"
+    port: int = Field(default=25, gt=0, le=65535)
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password_env: str = "WORKFLOW_SMTP_PASSWORD"
+    sender: str = "supervision@localhost"
+    timeout_seconds: float = Field(default=20, gt=0)
+
+
+class WebhookModel(_Strict):
+    kind: Literal["dingtalk", "wecom"]
+    url_env: str = Field(min_length=1)
+    secret_env: str | None = None
+    per_minute: int = Field(default=20, gt=0)
+    max_chars: int = Field(default=4000, gt=100)
+    timeout_seconds: float = Field(default=10, gt=0)
+
+
+class DeliveryModel(_Strict):
+    language: list[Literal["zh", "en"]] = Field(default=["zh"], min_length=1)
+    max_attempts: int = Field(default=6, gt=0)
+    backoff: BackoffModel = BackoffModel()
+    lease_seconds: int = Field(default=600, gt=0)
+    file: FileChannelModel = FileChannelModel()
+    smtp: SmtpModel = SmtpModel()
+    webhooks: dict[str, WebhookModel] = {}
+
+
+class WeeklyModel(_Strict):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["mon"]
+    time: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class ScheduleModel(_Strict):
+    timezone: str = "Asia/Shanghai"
+    daily: str = Field(default="08:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    deliver_every_minutes: int = Field(default=5, ge=0)
+    weekly_report: WeeklyModel = WeeklyModel()
+    misfire_grace_hours: float = Field(default=20, gt=0, le=24)
+
+    _zone = field_validator("timezone")(SettingsModel._zone.__func__)
+
+
+class EscalationModel(_Strict):
+    """`escalation.yaml`: levels, recipients, delivery and the scheduler's jobs."""
+
+    levels: dict[str, LevelModel] = Field(min_length=1)
+    recipients: RecipientsModel = RecipientsModel()
+    delivery: DeliveryModel = DeliveryModel()
+    schedule: ScheduleModel = ScheduleModel()
+
+
 class CalendarModel(_Strict):
     name: str
     years: dict[int, YearModel]
@@ -164,6 +252,11 @@ class Policy:
     @cached_property
     def calendar(self) -> Calendar:
         return self.calendars[self.settings.calendar]
+
+    @property
+    def escalation(self) -> EscalationModel:
+        """The validated `escalation.yaml` (levels, recipients, delivery, schedule)."""
+        return self.extra["escalation"]
 
     def permit_type(self, code: str) -> PermitType:
         from workflow.errors import NotFound
@@ -435,11 +528,72 @@ def _load_policy(directory: Path) -> Policy:
             f"{w('settings.yaml')}: calendar: no calendars/{settings.calendar}.yaml "
             f"(found: {', '.join(calendars) or 'none'})"
         )
+    data, raw = _read_yaml(directory, "escalation.yaml", required=False)
+    h.update(raw)
+    escalation = load_escalation(data, w("escalation.yaml"), departments)
     return Policy(
         directory=directory, settings=settings, departments=departments,
         permit_types=permit_types, lifecycle=lifecycle, calendars=calendars,
-        digest=h.hexdigest()[:16],
+        digest=h.hexdigest()[:16], extra={"escalation": escalation},
     )
+
+
+DEFAULT_LEVELS = {
+    "reminder": {"light": "yellow", "title": {"zh": "催办通知", "en": "Reminder"},
+                 "number": "催办〔{year}〕第{seq:04d}号"},
+    "supervision": {"light": "red", "rectify_within": 5,
+                    "title": {"zh": "督办通知书", "en": "Supervision notice"},
+                    "number": "督办〔{year}〕第{seq:04d}号"},
+    "escalation": {"after": "supervision", "rectify_within": 3, "to": "leader", "bulletin": True,
+                   "title": {"zh": "督办事项通报", "en": "Escalation notice"},
+                   "number": "通报〔{year}〕第{seq:04d}号"},
+}
+
+
+def load_escalation(
+    data: dict | None, where: str, departments: dict[str, Department]
+) -> EscalationModel:
+    """Validate `escalation.yaml` (the built-in levels when the file is missing)."""
+    data = dict(data or {})
+    data.setdefault("levels", DEFAULT_LEVELS)
+    model: EscalationModel = _validate(EscalationModel, data, where)
+    for name, level in model.levels.items():
+        key = f"levels.{name}"
+        _check_code(name, where, key)
+        if (level.light is None) == (level.after is None):
+            raise PolicyError(f"{where}: {key}: set exactly one of light, after")
+        if level.after is not None:
+            base = model.levels.get(level.after)
+            if base is None:
+                raise PolicyError(f"{where}: {key}.after: unknown level {level.after!r}")
+            if base.light is None or base.rectify_within is None:
+                raise PolicyError(
+                    f"{where}: {key}.after: level {level.after!r} must have a light and "
+                    "rectify_within"
+                )
+        try:
+            text = level.number.format(year=2026, seq=7)
+        except (KeyError, IndexError, ValueError) as e:
+            raise PolicyError(f"{where}: {key}.number: bad format ({e}); use {{year}} and {{seq}}")
+        if text == level.number.format(year=2026, seq=8):
+            raise PolicyError(f"{where}: {key}.number: must contain {{seq}}")
+    robots = model.delivery.webhooks
+    for kind, book in (("departments", model.recipients.departments),
+                       ("leaders", model.recipients.leaders)):
+        for name, address in book.items():
+            if kind == "departments" and name not in departments:
+                raise PolicyError(
+                    f"{where}: recipients.departments.{name}: unknown department {name!r}"
+                )
+            _check_robots(address, robots, where, f"recipients.{kind}.{name}")
+    _check_robots(model.recipients.bulletin, robots, where, "recipients.bulletin")
+    return model
+
+
+def _check_robots(address: AddressModel, robots: dict, where: str, key: str) -> None:
+    for robot in address.robots:
+        if robot not in robots:
+            raise PolicyError(f"{where}: {key}.robots: unknown webhook {robot!r}")
 
 
 def _build_lifecycle(lc: LifecycleModel, where: str) -> Lifecycle:

@@ -28,8 +28,10 @@ from workflow.store.queries import OPEN, cal_t, open_lights
 SWEEP_ACTOR = "sweep"
 sweep_t = SweepRun.__table__
 
-# Hooks run inside the sweep's transaction with (app, conn, day, changes): notices use this so
-# that a light change and the notice it calls for commit together or not at all.
+# Hooks run inside the sweep's transaction with (app, conn, day, changes), on every sweep that
+# writes (also when no light changed: a supervision time limit passes without any light change).
+# Notices use this so that a light change and the notice it calls for commit together or not at
+# all; `workflow.notices` registers its hook, and `sweep()` imports it so every caller gets it.
 AFTER_CHANGES: list[Callable[[App, Connection, date, list[dict[str, Any]]], dict]] = []
 
 
@@ -40,9 +42,16 @@ def lock_for_sweep(app: App, conn: Connection) -> None:
 
 
 def sweep(
-    app: App, *, day: date | None = None, dry_run: bool = False, actor: str | None = None
+    app: App, *, day: date | None = None, dry_run: bool = False, actor: str | None = None,
+    once: bool = False,
 ) -> dict[str, Any]:
-    """Recompute lights as of `day` (default today); return counts by light and the changes."""
+    """Recompute lights as of `day` (default today); return counts by light and the changes.
+
+    With `once`, a day that already has a sweep row is left alone (`skipped` in the result):
+    the check runs under the sweep's lock, so of several schedulers exactly one sweeps a day.
+    """
+    import workflow.notices  # noqa: F401  (registers the notice hook)
+
     day = day or app.today()
     actor = actor or app.settings.actor or SWEEP_ACTOR
     with app.db.connect(write=not dry_run) as conn:
@@ -54,6 +63,10 @@ def sweep(
             apply_calendar(app, conn)
         if not dry_run:
             lock_for_sweep(app, conn)
+            if once and conn.execute(
+                sa.select(sweep_t.c.id).where(sweep_t.c.day == day)
+            ).first():
+                return {"day": day.isoformat(), "dry_run": False, "skipped": True}
         ordinal = conn.execute(
             sa.select(cal_t.c.ordinal).where(cal_t.c.day == day_number(day))
         ).scalar_one_or_none()
@@ -69,8 +82,9 @@ def sweep(
             "day": day.isoformat(), "dry_run": dry_run, "changed": len(changed),
             "transitions": dict(sorted(transitions.items())),
         }
-        if not dry_run and changed:
-            _write_changes(conn, day, actor, changed)
+        if not dry_run:
+            if changed:
+                _write_changes(conn, day, actor, changed)
             for hook in AFTER_CHANGES:
                 summary.update(hook(app, conn, day, changed) or {})
         summary["lights"] = _counts(conn, changed if dry_run else None)

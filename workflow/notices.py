@@ -1,0 +1,418 @@
+"""Notices: issued by the sweep (in its transaction), followed by the supervision office until
+closed, and read by everyone.
+
+The sweep hook works set-based on the state after the sweep wrote its lights, not only on the
+rows that changed: a permit that turned red through a move (a back-dated acceptance) is called
+for by the next sweep, and an escalation needs no light change at all, only a time limit that
+passed. The unique key (permit, level, episode) makes every matter happen once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from workflow import actors
+from workflow.app import App
+from workflow.domain.escalation import (
+    Candidate, LevelRule, NoticeStatus, bundle, matters_for, notice_move, notice_number,
+    rules_from_policy,
+)
+from workflow.errors import BadData, Conflict, NotFound
+from workflow.store.models import Delivery, Notice, NoticeMatter, Permit, Project, utcnow
+from workflow.store.queries import OPEN, open_lights
+from workflow.sweep import AFTER_CHANGES
+
+notice_t = Notice.__table__
+matter_t = NoticeMatter.__table__
+delivery_t = Delivery.__table__
+permit_t = Permit.__table__
+project_t = Project.__table__
+
+
+# -- issuing (the sweep hook) ------------------------------------------------------------------
+
+def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) -> dict:
+    """Sweep hook: end finished episodes, call for new matters, bundle them into numbered
+    notices and queue their deliveries, all in the sweep's transaction."""
+    esc = app.policy.escalation
+    rules = rules_from_policy(esc.levels)
+    by_name = {r.name: r for r in rules}
+    ordinal = conn.execute(
+        sa.text("SELECT ordinal FROM calendar_day WHERE day = :d"), {"d": _dn(day)}
+    ).scalar_one()
+    q = open_lights(ordinal)[0].subquery("q")
+    matters = []
+    for rule in rules:
+        _end_episodes(conn, rule, by_name, day)
+        candidates = _candidates(conn, rule, q, day)
+        if not candidates:
+            continue
+        limit = app.calendar.add_workdays(day, rule.rectify_within) if rule.rectify_within else None
+        matters += matters_for(candidates, by_name, limit)
+    notices = 0
+    per_level: Counter = Counter()
+    queued = 0
+    seqs: dict[str, int] = {}
+    for (level, kind, name), items in bundle(matters, by_name):
+        rule = by_name[level]
+        if level not in seqs:
+            seqs[level] = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(notice_t.c.seq), 0)).where(
+                    notice_t.c.series == level, notice_t.c.year == day.year
+                )
+            ).scalar_one()
+        seqs[level] += 1
+        seq = seqs[level]
+        number = notice_number(esc.levels[level].number, day.year, seq)
+        notice_id = conn.execute(
+            notice_t.insert().values(
+                number=number, series=level, year=day.year, seq=seq, level=level,
+                addressee_kind=kind, addressee=name,
+                department=name if kind == "department" else None, issued_on=day,
+                time_limit=items[0].time_limit, bulletin=rule.bulletin,
+                status=NoticeStatus.ISSUED.value, created_at=utcnow(),
+            )
+        ).inserted_primary_key[0]
+        conn.execute(matter_t.insert(), [
+            {"notice_id": notice_id, "permit_id": m.permit_id, "level": m.level,
+             "episode": m.episode, "basis_id": m.basis_id, "department": m.department,
+             "light": m.light, "due_on": m.due_on, "remaining_days": m.remaining_days,
+             "overdue_days": m.overdue_days, "time_limit": m.time_limit,
+             "responsible": m.responsible, "issued_on": day}
+            for m in items
+        ])
+        queued += _queue(app, conn, rule, notice_id, number, level, day.year, seq, kind, name)
+        notices += 1
+        per_level[level] += len(items)
+    return {"notices": notices, "matters": dict(sorted(per_level.items())), "queued": queued}
+
+
+def _dn(d: date) -> int:
+    from workflow.domain.calendar import day_number
+
+    return day_number(d)
+
+
+def _end_episodes(conn: Connection, rule: LevelRule, rules: dict, day: date) -> None:
+    """Close the episode of every open matter whose permit left the level's light or closed."""
+    still = sa.select(permit_t.c.id).where(permit_t.c.phase.in_(OPEN))
+    light = rule.light or rules[rule.after].light
+    if rule.light is not None:
+        still = still.where(permit_t.c.light == light)
+    conn.execute(
+        matter_t.update()
+        .where(matter_t.c.level == rule.name, matter_t.c.ended_on.is_(None),
+               matter_t.c.permit_id.not_in(still))
+        .values(ended_on=day)
+    )
+
+
+def _candidates(conn: Connection, rule: LevelRule, q, day: date) -> list[Candidate]:
+    m = matter_t
+    if rule.light is not None:
+        last = (
+            sa.select(sa.func.max(m.c.episode))
+            .where(m.c.permit_id == permit_t.c.id, m.c.level == rule.name)
+            .scalar_subquery()
+        )
+        stmt = (
+            sa.select(
+                permit_t.c.id, permit_t.c.department, permit_t.c.light, permit_t.c.due_on,
+                permit_t.c.responsible, project_t.c.leader, q.c.remaining,
+                sa.func.coalesce(last, 0).label("last_episode"),
+            )
+            .select_from(
+                permit_t.join(project_t, project_t.c.id == permit_t.c.project_id)
+                .outerjoin(q, q.c.id == permit_t.c.id)
+            )
+            .where(
+                permit_t.c.phase.in_(OPEN), permit_t.c.light == rule.light,
+                ~sa.exists().where(m.c.permit_id == permit_t.c.id, m.c.level == rule.name,
+                                   m.c.ended_on.is_(None)),
+            )
+        )
+        return [
+            Candidate(permit_id=r.id, level=rule.name, department=r.department,
+                      leader=r.leader, responsible=r.responsible, light=r.light,
+                      due_on=r.due_on, remaining=r.remaining, last_episode=r.last_episode)
+            for r in conn.execute(stmt)
+        ]
+    basis = m.alias("basis")
+    esc = m.alias("esc")
+    stmt = (
+        sa.select(
+            basis.c.id.label("basis_id"), basis.c.episode, permit_t.c.id, permit_t.c.department,
+            permit_t.c.light, permit_t.c.due_on, permit_t.c.responsible, project_t.c.leader,
+            q.c.remaining,
+        )
+        .select_from(
+            basis.join(permit_t, permit_t.c.id == basis.c.permit_id)
+            .join(project_t, project_t.c.id == permit_t.c.project_id)
+            .join(notice_t, notice_t.c.id == basis.c.notice_id)
+            .outerjoin(q, q.c.id == permit_t.c.id)
+        )
+        .where(
+            basis.c.level == rule.after, basis.c.time_limit < day,
+            permit_t.c.phase.in_(OPEN), notice_t.c.status != NoticeStatus.CLOSED.value,
+            ~sa.exists().where(esc.c.permit_id == basis.c.permit_id,
+                               esc.c.level == rule.name, esc.c.episode == basis.c.episode),
+        )
+    )
+    return [
+        Candidate(permit_id=r.id, level=rule.name, department=r.department, leader=r.leader,
+                  responsible=r.responsible, light=r.light, due_on=r.due_on,
+                  remaining=r.remaining, last_episode=0, basis_id=r.basis_id,
+                  basis_episode=r.episode)
+        for r in conn.execute(stmt)
+    ]
+
+
+def delivery_targets(app: App, rule: LevelRule, kind: str, name: str) -> list[tuple[str, str]]:
+    """Return (channel, target) pairs for a notice: the addressee's addresses on the level's
+    channels, plus the bulletin's when the level posts to it; the file channel when none."""
+    rec = app.policy.escalation.recipients
+    book = (rec.departments if kind == "department" else rec.leaders).get(name)
+    books = [b for b in (book, rec.bulletin if rule.bulletin else None) if b is not None]
+    out: list[tuple[str, str]] = []
+    for channel in rule.channels:
+        if channel == "file":
+            out.append(("file", "file"))
+        for b in books:
+            if channel == "smtp":
+                out += [("smtp", e) for e in b.email]
+            elif channel == "webhook":
+                out += [("webhook", r) for r in b.robots]
+    seen: set = set()
+    out = [t for t in out if not (t in seen or seen.add(t))]
+    return out or [("file", "file")]
+
+
+def message_key(series: str, year: int, seq: int, channel: str, target: str) -> str:
+    """A stable key per notice and destination: receivers deduplicate on it."""
+    tag = hashlib.sha256(target.encode("utf-8")).hexdigest()[:10]
+    return f"{series}-{year}-{seq:05d}-{channel}-{tag}"
+
+
+def _queue(app: App, conn: Connection, rule: LevelRule, notice_id: int, number: str,
+           series: str, year: int, seq: int, kind: str, name: str) -> int:
+    now = utcnow()
+    rows = [
+        {"notice_id": notice_id, "channel": channel, "target": target,
+         "message_key": message_key(series, year, seq, channel, target), "status": "pending",
+         "attempts": 0, "next_attempt_at": now, "created_at": now}
+        for channel, target in delivery_targets(app, rule, kind, name)
+    ]
+    conn.execute(delivery_t.insert(), rows)
+    return len(rows)
+
+
+if issue_notices not in AFTER_CHANGES:
+    AFTER_CHANGES.append(issue_notices)
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+def _find(conn: Connection, ref: str | int) -> sa.Row:
+    text = str(ref).strip()
+    where = notice_t.c.id == int(text) if text.isdigit() else notice_t.c.number == text
+    row = conn.execute(sa.select(notice_t).where(where)).first()
+    if row is None:
+        raise NotFound(f"unknown notice {text!r}")
+    return row
+
+
+def _notice_dict(app: App, n: Any, matters: int | None = None) -> dict[str, Any]:
+    pol = app.policy
+    level = pol.escalation.levels.get(n.level)
+    dept = pol.departments.get(n.addressee) if n.addressee_kind == "department" else None
+    out = {
+        "id": n.id, "number": n.number, "level": n.level,
+        "title": level.title.zh if level else n.level,
+        "title_en": level.title.en if level else n.level,
+        "addressee_kind": n.addressee_kind, "addressee": n.addressee,
+        "addressee_name": dept.zh if dept else n.addressee,
+        "addressee_name_en": dept.en if dept else n.addressee,
+        "issued_on": n.issued_on.isoformat(),
+        "time_limit": n.time_limit.isoformat() if n.time_limit else None,
+        "bulletin": n.bulletin, "status": n.status,
+        "acknowledged_by": n.acknowledged_by, "responded_by": n.responded_by,
+        "response": n.response, "closed_by": n.closed_by, "close_note": n.close_note,
+    }
+    if matters is not None:
+        out["matters"] = matters
+    return out
+
+
+def list_(
+    app: App, *, status: str | None = None, level: str | None = None,
+    department: str | None = None,
+) -> list[dict]:
+    """Notices, newest first, filtered by status, level and addressed department."""
+    if status is not None and status not in {s.value for s in NoticeStatus}:
+        raise BadData(f"unknown status {status!r} (statuses: "
+                      f"{', '.join(s.value for s in NoticeStatus)})")
+    count = (
+        sa.select(sa.func.count()).where(matter_t.c.notice_id == notice_t.c.id).scalar_subquery()
+    )
+    stmt = sa.select(notice_t, count.label("n_matters")).order_by(notice_t.c.id.desc())
+    if status:
+        stmt = stmt.where(notice_t.c.status == status)
+    if level:
+        stmt = stmt.where(notice_t.c.level == level)
+    if department:
+        stmt = stmt.where(notice_t.c.id.in_(
+            sa.select(matter_t.c.notice_id).where(matter_t.c.department == department)
+        ))
+    with app.db.connect() as conn:
+        return [_notice_dict(app, r, r.n_matters) for r in conn.execute(stmt)]
+
+
+def show(app: App, ref: str | int) -> dict[str, Any]:
+    """A notice with its matters (permit, project, due date, overdue days, time limit,
+    responsible) and its deliveries."""
+    pol = app.policy
+    with app.db.connect() as conn:
+        n = _find(conn, ref)
+        rows = conn.execute(
+            sa.select(
+                matter_t, permit_t.c.type, project_t.c.code.label("project_code"),
+                project_t.c.name.label("project_name"), project_t.c.leader,
+            )
+            .join(permit_t, permit_t.c.id == matter_t.c.permit_id)
+            .join(project_t, project_t.c.id == permit_t.c.project_id)
+            .where(matter_t.c.notice_id == n.id)
+            .order_by(matter_t.c.overdue_days.desc(), matter_t.c.id)
+        ).all()
+        deliveries = conn.execute(
+            sa.select(delivery_t).where(delivery_t.c.notice_id == n.id).order_by(delivery_t.c.id)
+        ).all()
+    out = _notice_dict(app, n, len(rows))
+    out["office"] = pol.settings.office.zh
+    out["office_en"] = pol.settings.office.en
+    out["matters"] = []
+    for r in rows:
+        ptype = pol.permit_types.get(r.type)
+        dept = pol.departments.get(r.department)
+        out["matters"].append({
+            "permit": f"{r.project_code}/{r.type}", "project": r.project_code,
+            "project_name": r.project_name, "type": r.type,
+            "type_name": ptype.zh if ptype else r.type, "type_name_en": ptype.en if ptype else r.type,
+            "department": r.department, "department_name": dept.zh if dept else r.department,
+            "department_name_en": dept.en if dept else r.department,
+            "leader": r.leader, "light": r.light, "episode": r.episode,
+            "due_on": r.due_on.isoformat() if r.due_on else None,
+            "overdue_days": r.overdue_days, "remaining_days": r.remaining_days,
+            "time_limit": r.time_limit.isoformat() if r.time_limit else None,
+            "responsible": r.responsible, "ended_on": r.ended_on.isoformat() if r.ended_on else None,
+        })
+    out["n_matters"] = len(rows)
+    out["deliveries"] = [delivery_dict(d) for d in deliveries]
+    return out
+
+
+def delivery_dict(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id, "notice_id": d.notice_id, "channel": d.channel, "target": d.target,
+        "message_key": d.message_key, "status": d.status, "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
+        "sent_at": d.sent_at.isoformat() if d.sent_at else None, "last_error": d.last_error,
+    }
+
+
+# -- the lifecycle: acknowledge, respond, close --------------------------------------------------
+
+def _move(app: App, ref: str | int, action: str, values: dict[str, Any]) -> dict[str, Any]:
+    with app.db.connect(write=True) as conn:
+        actor = actors.lookup(conn, app.settings.actor)
+        n = _find(conn, ref)
+        dest = notice_move(n.status, action, actor, number=n.number,
+                           addressee_kind=n.addressee_kind, department=n.department)
+        stamp = {"ack": "acknowledged", "respond": "responded", "close": "closed"}[action]
+        updated = conn.execute(
+            notice_t.update()
+            .where(notice_t.c.id == n.id, notice_t.c.status == n.status)
+            .values(status=dest.value, **{f"{stamp}_at": utcnow(), f"{stamp}_by": actor.name},
+                    **values)
+        ).rowcount
+        if updated != 1:
+            raise Conflict(f"notice {n.number} changed meanwhile; look again and retry")
+        n = _find(conn, n.id)
+    return _notice_dict(app, n)
+
+
+def ack(app: App, ref: str | int) -> dict[str, Any]:
+    """Acknowledge (签收) a notice: the addressed department (or an admin)."""
+    return _move(app, ref, "ack", {})
+
+
+def respond(app: App, ref: str | int, text: str) -> dict[str, Any]:
+    """Record the department's response (反馈) to an acknowledged notice."""
+    if not text or not text.strip():
+        raise BadData("--text must not be empty")
+    return _move(app, ref, "respond", {"response": text.strip()})
+
+
+def close(app: App, ref: str | int, note: str | None = None) -> dict[str, Any]:
+    """Close (销号) a notice: the supervision office only (or an admin)."""
+    return _move(app, ref, "close", {"close_note": (note or "").strip() or None})
+
+
+# -- the supervision office's view ---------------------------------------------------------------
+
+def supervise(app: App, day: date | None = None) -> list[dict[str, Any]]:
+    """Every open red permit, worst first, with its latest notice, days overdue and who is
+    responsible (the permit's responsible person, else its department)."""
+    from workflow.domain.calendar import day_number
+
+    day = day or app.today()
+    pol = app.policy
+    with app.db.connect() as conn:
+        ordinal = conn.execute(
+            sa.text("SELECT ordinal FROM calendar_day WHERE day = :d"), {"d": day_number(day)}
+        ).scalar_one_or_none()
+        if ordinal is None:
+            raise BadData(f"{day} is outside the calendar table: run `workflow init`")
+        q, inner, new_light = open_lights(ordinal)
+        live = q.subquery("live")
+        latest = (
+            sa.select(matter_t.c.permit_id, sa.func.max(matter_t.c.id).label("mid"))
+            .group_by(matter_t.c.permit_id).subquery("latest")
+        )
+        rows = conn.execute(
+            sa.select(
+                live.c.id, live.c.remaining, permit_t.c.type, permit_t.c.department,
+                permit_t.c.responsible, permit_t.c.due_on, project_t.c.code, project_t.c.name,
+                project_t.c.leader, matter_t.c.level, matter_t.c.time_limit,
+                notice_t.c.number, notice_t.c.status.label("notice_status"),
+            )
+            .select_from(
+                live.join(permit_t, permit_t.c.id == live.c.id)
+                .join(project_t, project_t.c.id == permit_t.c.project_id)
+                .outerjoin(latest, latest.c.permit_id == live.c.id)
+                .outerjoin(matter_t, matter_t.c.id == latest.c.mid)
+                .outerjoin(notice_t, notice_t.c.id == matter_t.c.notice_id)
+            )
+            .where(live.c.new_light == "red")
+            .order_by(live.c.remaining, project_t.c.code, permit_t.c.type)
+        ).all()
+    out = []
+    for r in rows:
+        dept = pol.departments.get(r.department)
+        out.append({
+            "permit": f"{r.code}/{r.type}", "project_name": r.name, "department": r.department,
+            "department_name": dept.zh if dept else r.department,
+            "due_on": r.due_on.isoformat() if r.due_on else None,
+            "overdue_days": max(0, -r.remaining), "responsible": r.responsible or (
+                dept.zh if dept else r.department),
+            "leader": r.leader, "level": r.level, "notice": r.number,
+            "notice_status": r.notice_status,
+            "time_limit": r.time_limit.isoformat() if r.time_limit else None,
+            "time_limit_passed": bool(r.time_limit and r.time_limit < day),
+        })
+    return out

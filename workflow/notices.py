@@ -416,3 +416,10 @@ def supervise(app: App, day: date | None = None) -> list[dict[str, Any]]:
             "time_limit_passed": bool(r.time_limit and r.time_limit < day),
         })
     return out
+
+
+def rendered(app: App, ref: str | int, fmt: str = "md", lang: str = "zh") -> str:
+    """A notice rendered with the policy's templates (md, html or text; zh or en)."""
+    from workflow.notify.render import render
+
+    return render(app.policy, show(app, ref), fmt, lang)

@@ -286,3 +286,15 @@ class JobRun(SQLModel, table=True):
     status: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     summary: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
+
+
+class SchedulerJob(SQLModel, table=True):
+    """APScheduler's job store (its own layout), created here so that several schedulers
+    starting at once never race to create it."""
+
+    __tablename__ = "scheduler_job"
+    id: str = Field(sa_column=sa.Column(sa.Unicode(191), primary_key=True))
+    next_run_time: float | None = Field(
+        default=None, sa_column=sa.Column(sa.Float(25), index=True)
+    )
+    job_state: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))

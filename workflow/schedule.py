@@ -79,7 +79,7 @@ def daily(app: App, *, day: date | None = None, clock: Any = None, wait: bool = 
     def body() -> dict:
         swept = sweep(app, day=day, once=True, actor=SCHEDULER_ACTOR)
         delivered = deliver(app, clock=clock, wait=wait)
-        return {"sweep": swept, "delivery": delivered}
+        return {"skipped": bool(swept.get("skipped")), "sweep": swept, "delivery": delivered}
 
     return _run(app, "daily", day, body)
 

@@ -652,13 +652,15 @@ def _five_schedulers(url: str, tmp_path: Path, monkeypatch) -> None:
     procs = [subprocess.Popen([str(Path(sys.executable).parent / "workflow"), "scheduler", "start"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(SCHEDULERS)]
+    outputs: list[list[bytes]] = [[] for _ in procs]
+    for p, out in zip(procs, outputs):
+        threading.Thread(target=lambda p=p, out=out: out.extend(p.stderr), daemon=True).start()
     try:
         # a scheduler that starts after the day was swept does not catch up: wait until the
         # work is done and every process is up, then stop them all
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            started = sum(b"started" in (p.stderr.peek() if hasattr(p.stderr, "peek") else b"")
-                          for p in procs)
+            started = sum(any(b"started" in line for line in out) for out in outputs)
             if (started == SCHEDULERS and count(app, "sweep_run") == 1
                     and count(app, "delivery", "status != 'sent'") == 0
                     and count(app, "job_run", "finished_at IS NULL") == 0):
@@ -669,7 +671,7 @@ def _five_schedulers(url: str, tmp_path: Path, monkeypatch) -> None:
             p.send_signal(signal.SIGTERM)
         codes = [p.wait(20) for p in procs]
         robot.stop()
-    errors = [p.stderr.read().decode()[-2000:] for p in procs]
+    errors = [b"".join(out).decode()[-2000:] for out in outputs]
     assert codes == [0] * SCHEDULERS, errors
     assert count(app, "job_run", "job = 'daily' AND status = 'error'") == 0, errors
     assert count(app, "sweep_run") == 1

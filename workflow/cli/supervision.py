@@ -211,8 +211,10 @@ def scheduler_start(app, catch_up):
     """
     from workflow.schedule import start
 
-    click.echo(f"scheduler started on {app.db.describe()}", err=True)
-    start(app, catch_up=catch_up)
+    result = start(app, catch_up=catch_up, on_ready=lambda: click.echo(
+        f"scheduler started on {app.db.describe()}", err=True))
+    if result["caught_up"]:
+        click.echo("ran today's daily job on start (catch-up)", err=True)
     click.echo("scheduler stopped", err=True)
 
 

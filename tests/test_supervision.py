@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -77,7 +77,7 @@ class FakeClock:
     time so that deliveries queued (at real time) during the test are due."""
 
     def __init__(self, start: datetime | None = None):
-        self.t = start or datetime.now(timezone.utc) + timedelta(hours=1)
+        self.t = start or datetime.now(UTC) + timedelta(hours=1)
         self.lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -609,7 +609,7 @@ def test_scheduler_start_catches_up_once_and_stops_cleanly(sqlite_app, tmp_path)
 
     run_scheduler(False, lambda: count(app, "scheduler_job") == 3)
     # the scheduler was then down for three days: its stored daily job was due back then
-    missed = datetime.now(timezone.utc) - timedelta(days=3)
+    missed = datetime.now(UTC) - timedelta(days=3)
     with app.db.connect(write=True) as conn:
         state = pickle.loads(conn.execute(sa.text(
             "SELECT job_state FROM scheduler_job WHERE id = 'daily'")).scalar())
@@ -623,7 +623,7 @@ def test_scheduler_start_catches_up_once_and_stops_cleanly(sqlite_app, tmp_path)
     assert count(app, "job_run", "job = 'daily'") == 1  # once, not once per missed day
     assert count(app, "sweep_run") == 1
     nxt = {j["job"]: j["next_run"] for j in status(app)["jobs"]}["daily"]
-    assert datetime.fromisoformat(nxt) > datetime.now(timezone.utc)
+    assert datetime.fromisoformat(nxt) > datetime.now(UTC)
     # a restart the same day: the day is swept, no second catch-up
     assert run_scheduler(True, lambda: True)["caught_up"] is False
 
@@ -653,12 +653,12 @@ def _five_schedulers(url: str, tmp_path: Path, monkeypatch) -> None:
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(SCHEDULERS)]
     outputs: list[list[bytes]] = [[] for _ in procs]
-    for p, out in zip(procs, outputs):
+    for p, out in zip(procs, outputs, strict=True):
         threading.Thread(target=lambda p=p, out=out: out.extend(p.stderr), daemon=True).start()
     try:
         # a scheduler that starts after the day was swept does not catch up: wait until the
         # work is done and every process is up, then stop them all
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # generous: five interpreters start on a busy machine
         while time.monotonic() < deadline:
             started = sum(any(b"started" in line for line in out) for out in outputs)
             if (started == SCHEDULERS and count(app, "sweep_run") == 1

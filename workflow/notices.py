@@ -20,7 +20,13 @@ from sqlalchemy.engine import Connection
 from workflow import actors
 from workflow.app import App
 from workflow.domain.escalation import (
-    Candidate, LevelRule, NoticeStatus, bundle, matters_for, notice_move, notice_number,
+    Candidate,
+    LevelRule,
+    NoticeStatus,
+    bundle,
+    matters_for,
+    notice_move,
+    notice_number,
     rules_from_policy,
 )
 from workflow.errors import BadData, Conflict, NotFound
@@ -302,14 +308,16 @@ def show(app: App, ref: str | int) -> dict[str, Any]:
         out["matters"].append({
             "permit": f"{r.project_code}/{r.type}", "project": r.project_code,
             "project_name": r.project_name, "type": r.type,
-            "type_name": ptype.zh if ptype else r.type, "type_name_en": ptype.en if ptype else r.type,
+            "type_name": ptype.zh if ptype else r.type,
+            "type_name_en": ptype.en if ptype else r.type,
             "department": r.department, "department_name": dept.zh if dept else r.department,
             "department_name_en": dept.en if dept else r.department,
             "leader": r.leader, "light": r.light, "episode": r.episode,
             "due_on": r.due_on.isoformat() if r.due_on else None,
             "overdue_days": r.overdue_days, "remaining_days": r.remaining_days,
             "time_limit": r.time_limit.isoformat() if r.time_limit else None,
-            "responsible": r.responsible, "ended_on": r.ended_on.isoformat() if r.ended_on else None,
+            "responsible": r.responsible,
+            "ended_on": r.ended_on.isoformat() if r.ended_on else None,
         })
     out["n_matters"] = len(rows)
     out["deliveries"] = [delivery_dict(d) for d in deliveries]

@@ -574,7 +574,9 @@ def load_escalation(
         try:
             text = level.number.format(year=2026, seq=7)
         except (KeyError, IndexError, ValueError) as e:
-            raise PolicyError(f"{where}: {key}.number: bad format ({e}); use {{year}} and {{seq}}")
+            raise PolicyError(
+                f"{where}: {key}.number: bad format ({e}); use {{year}} and {{seq}}"
+            ) from None
         if text == level.number.format(year=2026, seq=8):
             raise PolicyError(f"{where}: {key}.number: must contain {{seq}}")
     robots = model.delivery.webhooks

@@ -20,7 +20,7 @@ import json
 import signal
 import threading
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -264,7 +264,6 @@ def start(app: App, *, stop: threading.Event | None = None, catch_up: bool = Tru
 
 def status(app: App) -> dict[str, Any]:
     """The stored jobs with their next run, and each job's last run and last error."""
-    from datetime import timezone
 
     with app.db.connect() as conn:
         jobs = {r.id: r.next_run_time for r in conn.execute(sa.select(job_t.c.id,
@@ -283,7 +282,7 @@ def status(app: App) -> dict[str, Any]:
             nxt = jobs.get(job_id)
             rows.append({
                 "job": job_id, "scheduled": job_id in jobs,
-                "next_run": datetime.fromtimestamp(nxt, timezone.utc).isoformat() if nxt else None,
+                "next_run": datetime.fromtimestamp(nxt, UTC).isoformat() if nxt else None,
                 "last_run": last.started_at.isoformat() if last else None,
                 "last_status": last.status if last else None,
                 "last_owner": last.owner if last else None,

@@ -48,7 +48,8 @@ def _secret(name: str | None, what: str) -> str | None:
 
 def notice_directory(app: App) -> Path:
     """Where the file channel writes: WORKFLOW_NOTICE_DIR, else the policy's directory."""
-    return Path(os.environ.get("WORKFLOW_NOTICE_DIR") or app.policy.escalation.delivery.file.directory)
+    configured = app.policy.escalation.delivery.file.directory
+    return Path(os.environ.get("WORKFLOW_NOTICE_DIR") or configured)
 
 
 def send_file(app: App, row: Any) -> None:
@@ -102,7 +103,7 @@ def send_smtp(app: App, row: Any) -> None:
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
     """DingTalk robot signature: base64(HMAC-SHA256(secret, "timestamp\\nsecret"))."""
-    digest = hmac.new(secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode("utf-8"),
+    digest = hmac.new(secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode(),
                       hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 

@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,7 +39,7 @@ class SystemClock:
     """Real time (UTC). Tests pass a clock whose `sleep` only moves `now` on."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -246,7 +246,8 @@ def redeliver(app: App, notice: str, *, all_: bool = False, clock: Any = None) -
         me = actors.lookup(conn, app.settings.actor)
         n = _find(conn, notice)
         actors.require(me, REDELIVER, f"redeliver notice {n.number}")
-        which = delivery_t.c.status.in_(["dead", "pending", "sent"] if all_ else ["dead", "pending"])
+        statuses = ["dead", "pending", "sent"] if all_ else ["dead", "pending"]
+        which = delivery_t.c.status.in_(statuses)
         count = conn.execute(
             delivery_t.update().where(delivery_t.c.notice_id == n.id, which).values(
                 status="pending", attempts=0, next_attempt_at=now, claimed_at=None,

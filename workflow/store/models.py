@@ -211,7 +211,9 @@ class Notice(SQLModel, table=True):
     close_note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     closed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCTimestamp()))
     closed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCTimestamp(), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCTimestamp(), nullable=False)
+    )
 
 
 class NoticeMatter(SQLModel, table=True):
@@ -223,7 +225,9 @@ class NoticeMatter(SQLModel, table=True):
         sa.Index("ix_notice_matter_level_open", "level", "ended_on"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    notice_id: int = Field(sa_column=sa.Column(sa.ForeignKey("notice.id"), nullable=False, index=True))
+    notice_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("notice.id"), nullable=False, index=True)
+    )
     permit_id: int = Field(sa_column=sa.Column(sa.ForeignKey("permit.id"), nullable=False))
     level: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
     episode: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
@@ -245,7 +249,9 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "delivery"
     __table_args__ = (sa.Index("ix_delivery_status_next", "status", "next_attempt_at"),)
     id: int | None = Field(default=None, primary_key=True)
-    notice_id: int = Field(sa_column=sa.Column(sa.ForeignKey("notice.id"), nullable=False, index=True))
+    notice_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("notice.id"), nullable=False, index=True)
+    )
     channel: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
     target: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     message_key: str = Field(sa_column=sa.Column(sa.String(120), unique=True, nullable=False))
@@ -256,7 +262,9 @@ class Delivery(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
     sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCTimestamp()))
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCTimestamp(), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCTimestamp(), nullable=False)
+    )
 
 
 class DeliveryAttempt(SQLModel, table=True):

@@ -31,7 +31,7 @@ from workflow.domain.escalation import (
 )
 from workflow.errors import BadData, Conflict, NotFound
 from workflow.store.models import Delivery, Notice, NoticeMatter, Permit, Project, utcnow
-from workflow.store.queries import OPEN, open_lights
+from workflow.store.queries import OPEN, open_lights, ordinal_of
 from workflow.sweep import AFTER_CHANGES
 
 notice_t = Notice.__table__
@@ -52,11 +52,13 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
     ordinal = conn.execute(
         sa.text("SELECT ordinal FROM calendar_day WHERE day = :d"), {"d": _dn(day)}
     ).scalar_one()
-    q = open_lights(ordinal)[0].subquery("q")
+    # remaining working days, evaluated only for the (few) candidate rows: calendar lookups
+    remaining = (ordinal_of(permit_t.c.due_on) - sa.func.coalesce(
+        ordinal_of(permit_t.c.suspended_since - 1), sa.literal(ordinal))).label("remaining")
     matters = []
     for rule in rules:
         _end_episodes(conn, rule, by_name, day)
-        candidates = _candidates(conn, rule, q, day)
+        candidates = _candidates(conn, rule, remaining, day)
         if not candidates:
             continue
         limit = app.calendar.add_workdays(day, rule.rectify_within) if rule.rectify_within else None
@@ -119,7 +121,7 @@ def _end_episodes(conn: Connection, rule: LevelRule, rules: dict, day: date) -> 
     )
 
 
-def _candidates(conn: Connection, rule: LevelRule, q, day: date) -> list[Candidate]:
+def _candidates(conn: Connection, rule: LevelRule, remaining, day: date) -> list[Candidate]:
     m = matter_t
     if rule.light is not None:
         last = (
@@ -130,13 +132,10 @@ def _candidates(conn: Connection, rule: LevelRule, q, day: date) -> list[Candida
         stmt = (
             sa.select(
                 permit_t.c.id, permit_t.c.department, permit_t.c.light, permit_t.c.due_on,
-                permit_t.c.responsible, project_t.c.leader, q.c.remaining,
+                permit_t.c.responsible, project_t.c.leader, remaining,
                 sa.func.coalesce(last, 0).label("last_episode"),
             )
-            .select_from(
-                permit_t.join(project_t, project_t.c.id == permit_t.c.project_id)
-                .outerjoin(q, q.c.id == permit_t.c.id)
-            )
+            .select_from(permit_t.join(project_t, project_t.c.id == permit_t.c.project_id))
             .where(
                 permit_t.c.phase.in_(OPEN), permit_t.c.light == rule.light,
                 ~sa.exists().where(m.c.permit_id == permit_t.c.id, m.c.level == rule.name,
@@ -155,13 +154,12 @@ def _candidates(conn: Connection, rule: LevelRule, q, day: date) -> list[Candida
         sa.select(
             basis.c.id.label("basis_id"), basis.c.episode, permit_t.c.id, permit_t.c.department,
             permit_t.c.light, permit_t.c.due_on, permit_t.c.responsible, project_t.c.leader,
-            q.c.remaining,
+            remaining,
         )
         .select_from(
             basis.join(permit_t, permit_t.c.id == basis.c.permit_id)
             .join(project_t, project_t.c.id == permit_t.c.project_id)
             .join(notice_t, notice_t.c.id == basis.c.notice_id)
-            .outerjoin(q, q.c.id == permit_t.c.id)
         )
         .where(
             basis.c.level == rule.after, basis.c.time_limit < day,

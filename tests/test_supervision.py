@@ -346,11 +346,57 @@ def test_supervise_lists_open_red_matters_worst_first(app, run):
     project(app, "P1", leader="王强")
     permit(app, "P1", "eia", ("accept", LATE))
     permit(app, "P1", "approval", ("accept", date(2026, 11, 10)))
-    sweep(app)
+    assert run("sweep").exit_code == 0  # the CLI's sweep issues notices too
+    assert len(json.loads(run("notice", "list", "--json").output)) == 2
     rows = json.loads(run("supervise", "--json").output)
     assert [r["permit"] for r in rows] == ["P1/eia", "P1/approval"]
     assert rows[0]["overdue_days"] > rows[1]["overdue_days"] > 0
     assert rows[0]["notice"].startswith("督办") and rows[0]["responsible"] == "生态环境局"
+
+
+def test_pure_escalation_rules():
+    from workflow.domain.escalation import (
+        LevelRule,
+        Matter,
+        backoff,
+        bundle,
+        notice_move,
+        notice_number,
+        rate_allows,
+    )
+    from workflow.domain.lifecycle import Actor, Role
+
+    assert notice_number("督办〔{year}〕第{seq:04d}号", 2026, 7) == "督办〔2026〕第0007号"
+    waits = [backoff(n, first_seconds=60, factor=2, max_seconds=600).total_seconds()
+             for n in range(1, 7)]
+    assert waits == [60, 120, 240, 480, 600, 600]
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
+    sent = [t0 + timedelta(seconds=3 * i) for i in range(20)]
+    assert not rate_allows(sent, t0 + timedelta(seconds=59), 20)
+    assert rate_allows(sent, t0 + timedelta(seconds=60), 20)  # the first one left the window
+    rules = {"s": LevelRule(name="s", light="red"), "one": LevelRule(name="one", light="red",
+                                                                      bundle=False)}
+
+    def m(pid, level, who, overdue):
+        return Matter(permit_id=pid, level=level, episode=1, department=who, light="red",
+                      due_on=None, remaining_days=-overdue, overdue_days=overdue,
+                      time_limit=None, responsible=None, addressee_kind="department",
+                      addressee=who)
+
+    groups = bundle([m(1, "s", "eeb", 2), m(2, "s", "eeb", 9), m(3, "s", "drc", 1),
+                     m(4, "one", "eeb", 1), m(5, "one", "eeb", 1)], rules)
+    assert [(k[0], k[2], [x.permit_id for x in v]) for k, v in groups] == [
+        ("one", "eeb", [4]), ("one", "eeb", [5]), ("s", "drc", [3]), ("s", "eeb", [2, 1])]
+    clerk = Actor(name="c", role=Role.DEPARTMENT, department="eeb")
+    office = Actor(name="o", role=Role.SUPERVISOR)
+    kw = {"number": "N", "addressee_kind": "department", "department": "eeb"}
+    assert notice_move("issued", "ack", clerk, **kw) == "acknowledged"
+    with pytest.raises(NotAllowed):
+        notice_move("issued", "ack", office, **kw)
+    assert notice_move("issued", "ack", office, number="N", addressee_kind="leader",
+                       department=None) == "acknowledged"
+    with pytest.raises(InvalidMove):
+        notice_move("closed", "close", office, **kw)
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -582,6 +628,24 @@ def test_daily_job_with_a_controllable_clock_runs_each_day_once(sqlite_app):
     assert not due_today(app, clock.now())
     jobs = {j["job"]: j for j in status(app)["jobs"]}
     assert jobs["daily"]["last_status"] == "skipped" and jobs["daily"]["last_error"] is None
+
+
+def test_weekly_job_runs_its_reports_once_a_day(sqlite_app):
+    from workflow import schedule
+
+    calls = []
+    hook = lambda app, day: calls.append(day) or {"report": "weekly"}  # noqa: E731
+    schedule.WEEKLY.append(hook)
+    try:
+        first = schedule.weekly(sqlite_app)
+        second = schedule.weekly(sqlite_app)
+    finally:
+        schedule.WEEKLY.remove(hook)
+    assert first["reports"] == [{"report": "weekly"}] and second["skipped"]
+    assert calls == [TODAY]
+    r = Runner(sqlite_app.settings.db_url)("scheduler", "status", "--json")
+    jobs = {j["job"]: j for j in json.loads(r.output)["jobs"]}
+    assert jobs["weekly"]["last_status"] == "ok"
 
 
 def test_scheduler_start_catches_up_once_and_stops_cleanly(sqlite_app, tmp_path):

@@ -229,6 +229,8 @@ def test_escalation_policy_errors_name_file_and_key(tmp_path):
 def test_sweep_issues_one_bundled_numbered_notice_per_department_once(app, run):
     setup_departments(app)
     red_permits(app, 2, dept_types=("eia", "approval"))
+    sweep(app, dry_run=True)
+    assert count(app, "notice") == 0  # a dry run issues nothing
     result = sweep(app)
     assert result["matters"] == {"supervision": 4} and result["notices"] == 2
     rows = json.loads(run("notice", "list", "--json").output)

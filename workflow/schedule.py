@@ -145,13 +145,38 @@ class _Registry:
     the job store never holds settings or secrets."""
 
     app: App | None = None
+    clock: Any = None
+
+
+class StoppableClock:
+    """Real time whose sleep ends early on shutdown, so a job waiting out a robot's rate limit
+    lets SIGTERM stop the process promptly (what is left is sent by the next run)."""
+
+    def __init__(self, stop: threading.Event):
+        from workflow.notify.outbox import SystemClock
+
+        self._stop = stop
+        self._real = SystemClock()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def now(self) -> datetime:
+        return self._real.now()
+
+    def sleep(self, seconds: float) -> None:
+        self._stop.wait(seconds)
 
 
 def _job(name: str) -> None:
     app = _Registry.app
     if app is None:  # pragma: no cover - a stored job fired in a process that is not ours
         raise RuntimeError("no workflow app in this process")
-    JOBS[name](app)
+    if name == "weekly":
+        JOBS[name](app)
+    else:
+        JOBS[name](app, clock=_Registry.clock)
 
 
 def daily_time(app: App) -> time:
@@ -240,6 +265,7 @@ def start(app: App, *, stop: threading.Event | None = None, catch_up: bool = Tru
     clock = clock or SystemClock()
     stop = stop or threading.Event()
     _Registry.app = app
+    _Registry.clock = StoppableClock(stop)
     scheduler = build(app)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

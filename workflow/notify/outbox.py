@@ -80,7 +80,7 @@ def deliver(
         claimed, throttled = _claim(app, now, owner)
         if not claimed:
             result.throttled = throttled
-            if wait and throttled:
+            if wait and throttled and not getattr(clock, "stopping", False):
                 clock.sleep(_throttle_wait(app, now))
                 continue
             break

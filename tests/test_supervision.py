@@ -147,11 +147,12 @@ class Robot:
 
 
 class Mailbox:
-    """A real local SMTP server (aiosmtpd) that requires a login."""
+    """A real local SMTP server (aiosmtpd) that requires a login (and STARTTLS with `tls`)."""
 
-    def __init__(self, password: str = "pw-Xyz-123"):
+    def __init__(self, password: str = "pw-Xyz-123", tls=None):
         self.port = free_port()
         self.password = password
+        self.tls = tls
         self.messages: list = []
         self.controller = None
 
@@ -175,8 +176,10 @@ class Mailbox:
                   and auth_data.password == box.password.encode())
             return AuthResult(success=ok)
 
+        tls = ({"tls_context": self.tls, "require_starttls": True, "auth_require_tls": True}
+               if self.tls else {"auth_require_tls": False})
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
-                                     authenticator=authenticator, auth_require_tls=False)
+                                     authenticator=authenticator, **tls)
         self.controller.start()
         return self
 
@@ -458,6 +461,41 @@ def test_smtp_delivery_arrives_survives_a_server_outage_and_keeps_the_password_o
     text = msg.get_body(("plain",)).get_content()
     assert "P001" in text and "P002" in text and "生态环境局" in text
     assert box.password not in json.dumps(dump(app.settings.db_url), ensure_ascii=False)
+
+
+def test_smtp_starttls_verifies_the_server_certificate(sqlite_app, tmp_path, monkeypatch):
+    import ssl
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    box = Mailbox(tls=server_tls).start()
+    smtp = {"host": "127.0.0.1", "port": box.port, "username": "office", "starttls": True,
+            "password_env": "TEST_SMTP_PASSWORD2", "timeout_seconds": 3}
+    monkeypatch.setenv("TEST_SMTP_PASSWORD2", box.password)
+    common = {"levels": {"supervision": {"channels": ["smtp"]}},
+              "recipients": {"departments": {"eeb": {"email": ["eeb@example.org"]}}}}
+    untrusted = policies_with(tmp_path, dict(common, delivery={"smtp": smtp}))
+    trusted = policies_with(tmp_path, dict(common, delivery={
+        "smtp": dict(smtp, ca_file=str(cert))}))
+    app = with_policies(sqlite_app, untrusted)
+    setup_departments(app)
+    red_permits(app, 1)
+    sweep(app)
+    clock = FakeClock()
+    try:
+        refused = deliver(app, clock=clock)  # a certificate nobody vouches for: not sent
+        assert refused["failed"] == 1 and "CERTIFICATE_VERIFY_FAILED" in refused["errors"][0]
+        clock.sleep(3600)
+        assert deliver(with_policies(app, trusted), clock=clock)["sent"] == 1
+    finally:
+        box.stop()
+    assert len(box.messages) == 1 and box.messages[0]["To"] == "eeb@example.org"
 
 
 def test_webhook_dingtalk_signature_verifies_and_outage_loses_nothing(

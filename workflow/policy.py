@@ -159,6 +159,7 @@ class SmtpModel(_Strict):
     ssl: bool = False
     username: str | None = None
     password_env: str = "WORKFLOW_SMTP_PASSWORD"
+    ca_file: str | None = None  # verify the server against this CA bundle (default: the system's)
     sender: str = "supervision@localhost"
     timeout_seconds: float = Field(default=20, gt=0)
 

@@ -74,6 +74,7 @@ def send_file(app: App, row: Any) -> None:
 def send_smtp(app: App, row: Any) -> None:
     """Send one e-mail (text and HTML) to `row.target`, with the message key as Message-ID."""
     import smtplib
+    import ssl
     from email.message import EmailMessage
     from email.utils import formatdate
 
@@ -92,10 +93,15 @@ def send_smtp(app: App, row: Any) -> None:
     msg.set_content(_render(app, notice, "text", lang))
     msg.add_alternative(_render(app, notice, "html", lang), subtype="html")
     password = _secret(smtp.password_env, "smtp") if smtp.username else None
-    cls = smtplib.SMTP_SSL if smtp.ssl else smtplib.SMTP
-    with cls(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as client:
+    # verify the server's certificate (smtplib's own default context does not)
+    tls = ssl.create_default_context(cafile=smtp.ca_file) if smtp.ssl or smtp.starttls else None
+    if smtp.ssl:
+        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_seconds, context=tls)
+    else:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds)
+    with client:
         if smtp.starttls and not smtp.ssl:
-            client.starttls()
+            client.starttls(context=tls)
         if smtp.username:
             client.login(smtp.username, password)
         client.send_message(msg)

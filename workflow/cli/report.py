@@ -37,7 +37,10 @@ def report_completion(app, by, campaign, as_of, fmt, xlsx, lang):
     """
     from workflow.report.completion import completion
     from workflow.report.render import (
-        completion_markdown, completion_table, completion_xlsx, to_csv,
+        completion_markdown,
+        completion_table,
+        completion_xlsx,
+        to_csv,
     )
 
     result = completion(app, by=by, campaign=campaign, as_of=as_of, lang=lang)

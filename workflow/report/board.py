@@ -7,7 +7,7 @@ user string goes through Jinja2's autoescaping, so a project called `<script>` s
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ def render_board(app: App, lang: str | None = None) -> tuple[str, dict]:
     office = app.policy.settings.office
     html = env.get_template("board.html.j2").render(
         **data, t=labels, office=office.zh if lang == "zh" else office.en,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     return html, data
 

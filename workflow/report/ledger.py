@@ -486,7 +486,7 @@ def _read_rows(header: list[Any], rows: list[list[Any]], errors: list[str]) -> l
     names = _header_map()
     keys: list[str | None] = []
     shown: dict[str, str] = {}
-    for i, h in enumerate(header):
+    for h in header:
         text = "" if h is None else str(h).strip()
         key = names.get(unsafe_text(text).lower()) if text else None
         if text and key is None:

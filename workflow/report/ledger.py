@@ -293,6 +293,7 @@ class _Row:
     n: int  # spreadsheet row number
     values: dict[str, Any]
     headers: dict[str, str]  # key -> header as in the file
+    bad: bool = False  # a cell could not be read
 
 
 @dataclass
@@ -507,6 +508,7 @@ def _read_rows(header: list[Any], rows: list[list[Any]], errors: list[str]) -> l
         if all(v in (None, "") for v in raw):
             continue
         values: dict[str, Any] = {}
+        bad = False
         for key, cell in zip(keys, raw, strict=False):
             if key is None or BY_KEY[key].derived:
                 continue
@@ -515,10 +517,12 @@ def _read_rows(header: list[Any], rows: list[list[Any]], errors: list[str]) -> l
             except ValueError as e:
                 errors.append(f"row {n}, column {shown[key]}: {e}")
                 values[key] = None
+                bad = True
         for key in REQUIRED:
             if not values.get(key):
                 errors.append(f"row {n}, column {shown[key]}: must not be empty")
-        out.append(_Row(n, values, shown))
+                bad = True
+        out.append(_Row(n, values, shown, bad))
     return out
 
 
@@ -536,12 +540,12 @@ def import_rows(app: App, header: list[Any], rows: list[list[Any]]) -> dict:
     today = app.today()
     errors: list[str] = []
     parsed = _read_rows(header, rows, errors)
-    if errors:
+    if errors and not parsed:  # the header itself is wrong
         raise LedgerErrors(errors)
     planner = _Planner(policy, app, today)
     projects: dict[str, dict[str, Any]] = {}
     plans: list[_Plan] = []
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str], _Row] = {}
     for r in parsed:
         def err(key: str, message: str, r=r) -> None:
             column = r.headers.get(key) or BY_KEY[key].header(policy.settings.language)
@@ -567,8 +571,11 @@ def import_rows(app: App, header: list[Any], rows: list[list[Any]]) -> dict:
             if v.get("type"):
                 ref = (code, v["type"])
                 if ref in seen:
-                    err("type", f"permit {code}/{v['type']} already given in row {seen[ref]}")
-                seen[ref] = r.n
+                    err("type", f"permit {code}/{v['type']} already given in row {seen[ref].n}")
+                else:
+                    seen[ref] = r
+        if r.bad:  # already reported; its other checks would only repeat the cause
+            continue
         plan = planner.plan(r, err)
         if plan is not None:
             plans.append(plan)
@@ -585,9 +592,9 @@ def import_rows(app: App, header: list[Any], rows: list[list[Any]]) -> dict:
                 .join(permit_t, permit_t.c.project_id == project_t.c.id)
                 .where(project_t.c.code.in_(list(existing)))
             ).all())
-            for (code, type_), n in seen.items():
+            for (code, type_), r in seen.items():
                 if (code, type_) in taken:
-                    errors.append(f"row {n}, column {BY_KEY['type'].header('en')}: "
+                    errors.append(f"row {r.n}, column {r.headers['type']}: "
                                   f"permit {code}/{type_} already exists")
         if errors:
             raise LedgerErrors(sorted(errors, key=_row_number))

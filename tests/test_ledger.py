@@ -81,7 +81,8 @@ def test_export_then_import_reproduces_the_ledger(app, tmp_path, suffix):
     assert p["investment"] == 12500.5 and p["planned_start"] == "2027-03-01"
 
 
-def test_export_layout(app, tmp_path):
+def test_export_layout(sqlite_app, tmp_path):
+    app = sqlite_app
     varied(app)
     from openpyxl import load_workbook
 
@@ -160,7 +161,8 @@ def test_import_refusals_change_nothing(app, tmp_path):
     assert dump(app.settings.db_url) == before
 
 
-def test_gbk_csv_with_chinese_headers(app, tmp_path):
+def test_gbk_csv_with_chinese_headers(sqlite_app, tmp_path):
+    app = sqlite_app
     path = tmp_path / "gbk.csv"
     text = ("项目代码,项目名称,区县,事项代码,状态代码,受理日期\n"
             "G-1,城南污水处理厂,城南区,eia,accepted,2026-11-16\n")
@@ -173,7 +175,10 @@ def test_gbk_csv_with_chinese_headers(app, tmp_path):
     assert view["state"] == "accepted" and view["accepted_on"] == "2026-11-16"
 
 
-def test_cli_round_trip_in_english(run, tmp_path):
+def test_cli_export_in_english(sqlite_app, tmp_path):
+    from tests.conftest import Runner
+
+    run = Runner(sqlite_app.settings.db_url)
     path = tmp_path / "ledger.csv"
     out = run("ledger", "export", str(path), "--lang", "en")
     assert out.exit_code == 0 and "0 permits" in out.output

@@ -45,6 +45,7 @@ COLUMNS = (
 )
 OPEN = (Phase.RUNNING.value, Phase.PAUSED.value)
 FOLD_BATCH = 2000
+TOTAL = object()  # the key of the all-groups count in `_fold_moved`
 
 
 def percent(part: int, whole: int) -> float | None:
@@ -196,7 +197,10 @@ def _aggregate(conn: Connection, facts, by: str | None, campaign_id: int | None)
 
 def _fold_moved(conn: Connection, app: App, facts, by: str | None, campaign_id: int | None,
                 as_of: date) -> dict[Any, dict[str, int]]:
-    """Lights as of `as_of` of permits open then that moved later: red/yellow per group key."""
+    """Lights as of `as_of` of permits open then that moved later: red/yellow per group key.
+
+    The key TOTAL counts each permit once (a project may sit in several campaigns).
+    """
     from workflow.permits import rebuild_values
 
     source, key, where = _keyed(facts, by, campaign_id)
@@ -213,6 +217,7 @@ def _fold_moved(conn: Connection, app: App, facts, by: str | None, campaign_id: 
     policy, cal = app.policy, app.calendar
     adjust: dict[Any, dict[str, int]] = defaultdict(lambda: {"red": 0, "yellow": 0})
     ids = sorted(keys)
+    lights: dict[tuple, str] = {}
     for start in range(0, len(ids), FOLD_BATCH):
         chunk = ids[start:start + FOLD_BATCH]
         events = conn.execute(
@@ -221,16 +226,23 @@ def _fold_moved(conn: Connection, app: App, facts, by: str | None, campaign_id: 
             .order_by(event_t.c.permit_id, event_t.c.seq)
         )
         for pid, group in groupby(events, key=lambda ev: ev.permit_id):
-            ptype = policy.permit_type(types[pid])
-            v = rebuild_values(list(group), ptype, policy, cal)
-            facts_ = ClockFacts(
-                phase=Phase(v["phase"]), accepted_on=v["accepted_on"],
-                promised_days=v["promised_days"], extension_days=v["extension_days"],
-                paused_days=v["paused_days"], suspended_since=v["suspended_since"],
-                closed_on=v["closed_on"],
-            )
-            light = read_clock(facts_, cal, ptype.warning, as_of).light.value
+            evs = list(group)
+            # permits with the same moves on the same days share a light: fold each once
+            key = (types[pid], tuple((e.kind, e.event, e.on, e.data) for e in evs
+                                     if e.kind != "light"))
+            light = lights.get(key)
+            if light is None:
+                ptype = policy.permit_type(types[pid])
+                v = rebuild_values(evs, ptype, policy, cal)
+                facts_ = ClockFacts(
+                    phase=Phase(v["phase"]), accepted_on=v["accepted_on"],
+                    promised_days=v["promised_days"], extension_days=v["extension_days"],
+                    paused_days=v["paused_days"], suspended_since=v["suspended_since"],
+                    closed_on=v["closed_on"],
+                )
+                light = lights[key] = read_clock(facts_, cal, ptype.warning, as_of).light.value
             if light in ("red", "yellow"):
+                adjust[TOTAL][light] += 1
                 for k in keys[pid]:
                     adjust[k][light] += 1
     return adjust
@@ -302,14 +314,12 @@ def _completion(app: App, conn: Connection, *, by: str, campaign: str | None, as
     groups = _aggregate(conn, facts, by, campaign_id)
     total = _aggregate(conn, facts, None, campaign_id)[0]
     if from_log:
-        for key, adj in _fold_moved(conn, app, facts, by, campaign_id, as_of).items():
-            for row in groups:
-                if row["key"] == key:
-                    row["red"] += adj["red"]
-                    row["yellow"] += adj["yellow"]
-        for adj in _fold_moved(conn, app, facts, None, campaign_id, as_of).values():
-            total["red"] += adj["red"]
-            total["yellow"] += adj["yellow"]
+        adjust = _fold_moved(conn, app, facts, by, campaign_id, as_of)
+        for row in [*groups, total]:
+            adj = adjust.get(TOTAL if row is total else row["key"])
+            if adj:
+                row["red"] += adj["red"]
+                row["yellow"] += adj["yellow"]
     names, order = _names(app, by, lang)
     none_name = t("none_group", lang)
     rows = []

@@ -118,6 +118,7 @@ def ledger_rows(app: App, lang: str) -> list[dict[str, Any]]:
             ).join(project_t, project_t.c.id == permit_t.c.project_id)
         )
         rows = []
+        readings: dict[tuple, Any] = {}
         for r in result:
             ptype = policy.permit_types.get(r.type)
             state = policy.lifecycle.states.get(r.state)
@@ -140,7 +141,11 @@ def ledger_rows(app: App, lang: str) -> list[dict[str, Any]]:
                 "remaining_days": None, "overdue_days": None,
             }
             if ptype is not None and r.accepted_on is not None:
-                reading = read_clock(facts_of(r, policy).clock(), cal, ptype.warning, today)
+                clock = facts_of(r, policy).clock()
+                reading = readings.get((r.type, clock))
+                if reading is None:  # many permits share a clock; read each one once
+                    reading = readings[r.type, clock] = read_clock(clock, cal, ptype.warning,
+                                                                   today)
                 out["due_on"] = reading.due_on
                 out["light"] = reading.light.value
                 if r.phase in (Phase.RUNNING.value, Phase.PAUSED.value):

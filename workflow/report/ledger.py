@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -88,6 +89,10 @@ COLUMNS = (
 )
 BY_KEY = {c.key: c for c in COLUMNS}
 REQUIRED = ("project_code", "project_name", "type", "state")
+# cached permit columns that `permits.cached_fields` computes from the events
+FOLDED = ("state", "phase", "promised_days", "extension_days", "paused_days", "accepted_on",
+          "suspended_since", "closed_on", "last_move_on", "due_on", "warn_at", "light",
+          "light_on")
 PLAN_FIELDS = ("type", "level", "promised_days", "responsible", "state", "accepted_on",
                "extension_days", "paused_days", "suspended_since", "closed_on")
 PROJECT_FIELDS = ("project_name", "district", "park", "investment", "planned_start", "leader",
@@ -316,22 +321,11 @@ class _Plan:
     moves: list[tuple[EventSpec, date, dict]] = field(default_factory=list)
 
 
-_CONVERTED: dict[tuple[str, Any], Any] = {}
+MEMO_LIMIT = 200_000
 
 
 def _convert(kind: str, value: Any) -> Any:
     """Return a typed value, or raise ValueError with a message for the cell."""
-    if kind == "text" and isinstance(value, str):
-        if value and value[0] not in " \t'" and value[-1] not in " \t\r\n":
-            return value
-    elif kind != "text" and isinstance(value, str) and len(value) < 40:
-        try:
-            return _CONVERTED[kind, value]
-        except KeyError:
-            out = _CONVERTED[kind, value] = _convert_cell(kind, value)
-            if len(_CONVERTED) > 100_000:
-                _CONVERTED.clear()
-            return out
     return _convert_cell(kind, value)
 
 
@@ -403,7 +397,7 @@ class _Planner:
     def plan_cached(self, r: _Row, err) -> _Plan | None:
         """`plan`, reusing the moves of an earlier row with the same permit fields."""
         v = r.values
-        key = tuple(v.get(k) for k in PLAN_FIELDS)
+        key = tuple(map(v.get, PLAN_FIELDS))
         hit = self._plans.get(key)
         if hit is not None:
             return _Plan(row=r.n, project_code=v["project_code"], values=hit.values,
@@ -554,7 +548,8 @@ def _read_rows(header: list[Any], rows: list[list[Any]], errors: list[str]) -> l
     if errors:
         return []
     out = []
-    read = [(i, key, BY_KEY[key].kind) for i, key in enumerate(keys)
+    # one memo per column: ledgers repeat their dates, states, types and names a lot
+    read = [(i, key, BY_KEY[key].kind, {}) for i, key in enumerate(keys)
             if key is not None and not BY_KEY[key].derived]
     width = len(keys)
     for n, raw in enumerate(rows, start=2):
@@ -564,9 +559,17 @@ def _read_rows(header: list[Any], rows: list[list[Any]], errors: list[str]) -> l
             raw = list(raw) + [None] * (width - len(raw))
         values: dict[str, Any] = {}
         bad = False
-        for i, key, kind in read:
+        for i, key, kind, memo in read:
+            cell = raw[i]
             try:
-                values[key] = _convert(kind, raw[i])
+                values[key] = memo[cell]
+                continue
+            except (KeyError, TypeError):
+                pass
+            try:
+                values[key] = value = _convert(kind, cell)
+                if len(memo) < MEMO_LIMIT:
+                    memo[cell] = value
             except ValueError as e:
                 errors.append(f"row {n}, column {shown[key]}: {e}")
                 values[key] = None
@@ -611,10 +614,12 @@ def import_rows(app: App, header: list[Any], rows: list[list[Any]]) -> dict:
         if v.get("investment") is not None and v["investment"] < 0:
             err("investment", "must not be negative")
         if code:
-            fields = {k: v.get(k) for k in PROJECT_FIELDS}
+            same = tuple(map(v.get, PROJECT_FIELDS))
             if code not in projects:
-                projects[code] = {**fields, "row": r.n}
-            else:
+                projects[code] = {**dict(zip(PROJECT_FIELDS, same, strict=True)), "row": r.n,
+                                  "same": same}
+            elif projects[code]["same"] != same:
+                fields = dict(zip(PROJECT_FIELDS, same, strict=True))
                 first = projects[code]
                 for k in PROJECT_FIELDS:
                     if fields[k] is not None and first[k] is not None and fields[k] != first[k]:
@@ -663,43 +668,65 @@ def _row_number(line: str) -> int:
         return 0
 
 
-def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (all with the same keys) with one driver-level executemany.
+class BulkWriter:
+    """Driver-level executemany into one table, values converted by the column types.
 
-    Values go through each column type's own bind processor (day numbers, UTC timestamps),
-    memoised per distinct value, instead of SQLAlchemy's per-row parameter processing, which
-    costs several times the insert itself at 100k rows.
+    Each column type's own bind processor (day numbers, UTC timestamps) converts the values,
+    memoised per distinct value; SQLAlchemy's per-row parameter processing would cost several
+    times the insert itself at 100k rows. Rows are tuples in `keys` order.
     """
-    if not rows:
-        return
-    keys = list(rows[0])
-    dialect = conn.dialect
-    compiled = table.insert().values({k: sa.bindparam(k) for k in keys}).compile(dialect=dialect)
-    procs = {}
-    for k in keys:
-        proc = table.c[k].type.dialect_impl(dialect).bind_processor(dialect)
-        if proc is not None:
-            memo: dict[Any, Any] = {}
 
-            def convert(v, proc=proc, memo=memo):
+    def __init__(self, conn: Connection, table: sa.Table, keys: list[str]):
+        self.conn, self.table, self.keys = conn, table, keys
+        dialect = conn.dialect
+        quote = dialect.identifier_preparer.quote
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) "
+                    f"VALUES ({', '.join([mark] * len(keys))})")
+        self.procs = [table.c[k].type.dialect_impl(dialect).bind_processor(dialect)
+                      for k in keys]
+        self.memo: list[dict[Any, Any]] = [{} for _ in keys]
+
+    def convert(self, values: dict[str, Any]) -> tuple:
+        """Return `values` (a dict with every key) as a converted tuple."""
+        out = []
+        for k, proc, memo in zip(self.keys, self.procs, self.memo, strict=True):
+            v = values[k]
+            if proc is not None and v is not None:
                 try:
-                    return memo[v]
+                    v = memo[v]
                 except KeyError:
-                    memo[v] = out = proc(v)
-                    return out
+                    v = memo[v] = proc(v)
                 except TypeError:  # unhashable
-                    return proc(v)
+                    v = proc(v)
+            out.append(v)
+        return tuple(out)
 
-            procs[k] = convert
-    if compiled.positional:
-        order = [compiled.binds[name].key for name in compiled.positiontup]
-        getters = [(k, procs.get(k)) for k in order]
-        params: list[Any] = [
-            tuple(p(r[k]) if p else r[k] for k, p in getters) for r in rows
-        ]
-    else:
-        params = [{k: (procs[k](v) if k in procs else v) for k, v in r.items()} for r in rows]
-    conn.exec_driver_sql(compiled.string, params)
+    def write(self, rows: list[tuple]) -> None:
+        if rows:
+            self.conn.exec_driver_sql(self.sql, rows)
+
+
+def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert dict rows (all with the same keys) with one driver-level executemany."""
+    if rows:
+        writer = BulkWriter(conn, table, list(rows[0]))
+        writer.write([writer.convert(r) for r in rows])
+
+
+@contextmanager
+def _big_cache(conn: Connection, kib: int = 131_072):
+    """SQLite: a larger page cache while the bulk insert grows the indexes (the default 2 MiB
+    makes index pages churn at 100k rows); the connection's own size is restored afterwards."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{int(kib)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
 def allocate_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
@@ -752,7 +779,10 @@ def _fold(policy: Policy, cal, actor: str, recorded_at: datetime, today: date,
         )[1:]
         templates.append(({"seq": seq, "kind": kind, "event": event, "on": on, "actor": actor,
                            "reason": reason, "data": text, "recorded_at": recorded_at}, suffix))
-    return cached_fields(facts, ptype, cal, light_on), templates
+    values = cached_fields(facts, ptype, cal, light_on)
+    if set(values) != set(FOLDED):  # the permit row grew a cached column: write it too
+        raise AssertionError(f"ledger import writes {FOLDED}, the fold gives {sorted(values)}")
+    return values, templates
 
 
 def _write(app: App, conn: Connection, actor: str, today: date, projects: dict,
@@ -796,26 +826,40 @@ def _write(app: App, conn: Connection, actor: str, today: date, projects: dict,
     recorded_at = now.replace(tzinfo=None)
     # Rows with the same type, moves and dates share their fold and their event texts; only
     # the permit id and the hash chain differ. That keeps 100k rows to a few seconds.
-    folds: dict[tuple, tuple[dict, list[tuple[dict, str]]]] = {}
-    permit_rows, events = [], []
+    folds: dict[int, tuple[tuple, list[tuple[tuple, str]]]] = {}
+    # Converted once per fold: the permit columns that do not depend on the row, and the
+    # event columns that do not depend on the permit id or the hash chain.
+    permit_keys = ["id", "project_id", "version", "head_hash", "created_at",
+                   "type", "department", "level", "responsible", "promised_override",
+                   *FOLDED]
+    event_keys = ["permit_id", "prev_hash", "hash", "seq", "kind", "event", "on", "actor",
+                  "reason", "data", "recorded_at"]
+    permits_out = BulkWriter(conn, permit_t, permit_keys)
+    events_out = BulkWriter(conn, event_t, event_keys)
+    created = permits_out.convert({k: now if k == "created_at" else None
+                                   for k in permit_keys})[4]
+    permit_rows: list[tuple] = []
+    events: list[tuple] = []
     for pid, plan in zip(permit_ids, plans, strict=True):
-        key = (plan.values["type"], plan.values["level"], plan.values["promised_override"],
-               plan.values["responsible"],
-               tuple((spec.name, on, tuple(sorted(data.items()))) for spec, on, data in plan.moves))
+        # rows planned alike share one moves list (see `_Planner.plan_cached`)
+        key = id(plan.moves)
         fold = folds.get(key)
         if fold is None:
-            fold = folds[key] = _fold(policy, cal, actor, recorded_at, today, plan)
-        values, templates = fold
+            values, templates = _fold(policy, cal, actor, recorded_at, today, plan)
+            fixed = permits_out.convert({**dict.fromkeys(permit_keys), **plan.values,
+                                         **values})[5:]
+            converted = [(events_out.convert({**dict.fromkeys(event_keys), **t})[3:], suffix)
+                         for t, suffix in templates]
+            fold = folds[key] = (fixed, converted)
+        fixed, converted = fold
         prev = GENESIS
         head = "[" + str(pid) + ","
-        for template, suffix in templates:
+        for template, suffix in converted:
             digest = hashlib.sha256((prev + head + suffix).encode("utf-8")).hexdigest()
-            events.append({**template, "permit_id": pid, "prev_hash": prev, "hash": digest})
+            events.append((pid, prev, digest, *template))
             prev = digest
-        permit_rows.append({
-            "id": pid, "project_id": ids[plan.project_code], **plan.values, **values,
-            "version": len(templates), "head_hash": prev, "created_at": now,
-        })
-    bulk_insert(conn, permit_t, permit_rows)
-    bulk_insert(conn, event_t, events)
+        permit_rows.append((pid, ids[plan.project_code], len(converted), prev, created, *fixed))
+    with _big_cache(conn):
+        permits_out.write(permit_rows)
+        events_out.write(events)
     return {"projects": len(new_codes), "events": len(events)}

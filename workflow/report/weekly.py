@@ -50,7 +50,7 @@ def weekly(app: App, *, as_of: date | None = None, lang: str | None = None) -> d
     )
     for i, r in enumerate(ranking, 1):
         r["rank"] = i
-    slowest = ranking[0] if ranking else None
+    slowest = ranking[0] if len(ranking) > 1 else None  # "slowest" of one says nothing
     at_risk = _at_risk(app, as_of)
     return {
         "report": "weekly", "lang": lang, "title": t("weekly_title", lang),

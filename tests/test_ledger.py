@@ -43,6 +43,13 @@ def varied(app) -> None:
     permit(app, "LIB-2", "safety", ("accept", date(2026, 11, 2)),
            ("withdraw", date(2026, 11, 4), {"reason": "撤回"}))
     permit(app, "LIB-2", "power", promised_days=15)
+    # paused after its limit ran out (due 2026-10-26 stays), then paused again while running
+    project(app, "LIB-3", name="Late pause", district="south")
+    permit(app, "LIB-3", "eia", ("accept", date(2026, 10, 12)),
+           ("suspend", date(2026, 10, 28), {"reason": "听证"}), ("resume", date(2026, 11, 4)))
+    permit(app, "LIB-3", "approval", ("accept", date(2026, 11, 2)),
+           ("suspend", date(2026, 11, 3), {"reason": "补正"}), ("resume", date(2026, 11, 5)),
+           ("suspend", date(2026, 11, 16), {"reason": "补正"}), level="provincial")
     load(app, [
         row("IMP-1", "approval", "accepted", accepted=date(2026, 11, 16), extension=2),
         row("IMP-1", "eia", "approved", accepted=date(2026, 8, 3), closed=date(2026, 9, 1),
@@ -64,16 +71,16 @@ def rows_of(path):
 def test_export_then_import_reproduces_the_ledger(app, tmp_path, suffix):
     varied(app)
     first = tmp_path / f"first{suffix}"
-    assert ledger.export(app, first)["rows"] == 9
+    assert ledger.export(app, first)["rows"] == 11
     target = fresh_sqlite(tmp_path)
     result = ledger.import_(target, first)
-    assert (result["permits"], result["projects"]) == (9, 4)
+    assert (result["permits"], result["projects"]) == (11, 5)
     second = tmp_path / f"second{suffix}"
     ledger.export(target, second)
     assert rows_of(second) == rows_of(first)
     from workflow.rebuild import rebuild
 
-    assert rebuild(target, check_only=True) == {"checked": 9, "differing": 0}
+    assert rebuild(target, check_only=True) == {"checked": 11, "differing": 0}
     assert_chains_verify(target)
     assert_chains_verify(app)  # the source holds imported rows too
     from workflow import projects

@@ -31,7 +31,7 @@ from workflow.errors import BadData, NotFound
 from workflow.report.i18n import check_lang, t
 from workflow.store.events import event_t, permit_t
 from workflow.store.models import Campaign, Project, ProjectCampaign
-from workflow.store.queries import cal_t, light_case
+from workflow.store.queries import cal_t, light_case, limit_of, pause_from
 
 project_t = Project.__table__
 campaign_t = Campaign.__table__
@@ -70,17 +70,16 @@ def _clock_columns(table, phase, as_of_ordinal: int, fresh):
 
     `fresh` says the row's cached facts hold as of the report day (no move after it).
     """
-    due = cal_t.alias("c_due")
     susp = cal_t.alias("c_susp")
     acc = cal_t.alias("c_acc")
     cls = cal_t.alias("c_cls")
     joined = (
-        table.outerjoin(due, due.c.day == table.c.due_on)
-        .outerjoin(susp, susp.c.day == table.c.suspended_since - 1)
-        .outerjoin(acc, acc.c.day == table.c.accepted_on)
+        table.outerjoin(acc, acc.c.day == table.c.accepted_on)
+        .outerjoin(susp, susp.c.day == pause_from(table))
         .outerjoin(cls, cls.c.day == table.c.closed_on)
     )
-    remaining = due.c.ordinal - sa.func.coalesce(susp.c.ordinal, as_of_ordinal)
+    # the sweep's own expression (store/queries.py): frozen while suspended
+    remaining = acc.c.ordinal + limit_of(table) - sa.func.coalesce(susp.c.ordinal, as_of_ordinal)
     light = sa.case(
         (sa.and_(phase.in_(OPEN), fresh), light_case(remaining, table.c.warn_at)),
         (phase.in_(OPEN), sa.null()),  # folded in Python

@@ -82,7 +82,8 @@ COLUMNS = (
     Column("paused_days", "已结束中止(工作日)", "Finished pause days", "int"),
     Column("suspended_since", "中止日期", "Suspended since", "date"),
     Column("closed_on", "办结日期", "Closed on", "date"),
-    Column("due_on", "到期日", "Due on", "date", derived=True),
+    # derived, but read back: it tells whether a pause moved the due date (see _Planner)
+    Column("due_on", "到期日", "Due on", "date"),
     Column("light", "亮灯", "Light", derived=True),
     Column("remaining_days", "剩余(工作日)", "Remaining working days", "int", derived=True),
     Column("overdue_days", "超期(工作日)", "Overdue working days", "int", derived=True),
@@ -94,7 +95,7 @@ FOLDED = ("state", "phase", "promised_days", "extension_days", "paused_days", "a
           "suspended_since", "closed_on", "last_move_on", "due_on", "warn_at", "light",
           "light_on")
 PLAN_FIELDS = ("type", "level", "promised_days", "responsible", "state", "accepted_on",
-               "extension_days", "paused_days", "suspended_since", "closed_on")
+               "extension_days", "paused_days", "suspended_since", "closed_on", "due_on")
 PROJECT_FIELDS = ("project_name", "district", "park", "investment", "planned_start", "leader",
                   "contact", "campaigns")
 
@@ -105,7 +106,7 @@ def ledger_rows(app: App, lang: str) -> list[dict[str, Any]]:
     """Every permit with its project, as ledger rows (typed values), clocks as of today."""
     policy, cal, today = app.policy, app.calendar, app.today()
     order = {c: i for i, c in enumerate(policy.type_order())}
-    from workflow.permits import facts_of
+    from workflow.permits import row_clock
 
     with app.db.connect() as conn:
         camps: dict[int, list[str]] = {}
@@ -146,7 +147,7 @@ def ledger_rows(app: App, lang: str) -> list[dict[str, Any]]:
                 "remaining_days": None, "overdue_days": None,
             }
             if ptype is not None and r.accepted_on is not None:
-                clock = facts_of(r, policy).clock()
+                clock = row_clock(r)
                 reading = readings.get((r.type, clock))
                 if reading is None:  # many permits share a clock; read each one once
                     reading = readings[r.type, clock] = read_clock(clock, cal, ptype.warning,
@@ -497,19 +498,40 @@ class _Planner:
             end = {Phase.PAUSED: susp, Phase.CLOSED: closed, Phase.VOID: closed}.get(
                 phase, self.today)
             if paused:
-                # one pause from the acceptance day that lasts exactly `paused` working days
-                last_paused = self.cal.workday_at(self.cal.ordinal(acc - timedelta(1)) + paused)
-                resume_on = last_paused + timedelta(1)
-                if resume_on > end:
+                # The clock needs only the total, but the due date also depends on whether a
+                # pause began before the limit ran out (clock.due_ordinal). The ledger's due
+                # date tells how many paused days moved it: those go in a pause from the
+                # acceptance day, the rest in a pause that starts on the due date.
+                cal = self.cal
+                base = cal.ordinal(acc)
+                shift = paused
+                if v.get("due_on") is not None:
+                    due_ord = cal.ordinal(v["due_on"])
+                    if phase == Phase.PAUSED:  # the live due date also holds the current pause
+                        start = cal.ordinal(max(susp - timedelta(1), acc))
+                        ongoing = max(0, cal.ordinal(self.today) - start)
+                        if start < due_ord - ongoing:
+                            due_ord -= ongoing
+                    shift = min(paused, max(0, due_ord - base - limit - ext))
+                pauses = []
+                if shift:
+                    pauses.append((acc, cal.workday_at(base + shift) + timedelta(1)))
+                if paused - shift:
+                    due = base + limit + ext + shift
+                    pauses.append((cal.workday_at(due) + timedelta(1),
+                                   cal.workday_at(due + paused - shift) + timedelta(1)))
+                if pauses[-1][1] > end:
                     err("paused_days", f"{paused} working days of pause do not fit between "
                         f"{acc} and {end}")
                     return None
-                if not step(self.find(cur, ClockEffect.PAUSE), acc, "suspend"):
-                    return None
-                if ext and not step(self.find(cur, ClockEffect.EXTEND), acc, "extend", days=ext):
-                    return None
-                if not step(self.find(cur, ClockEffect.RESUME), resume_on, "resume"):
-                    return None
+                for i, (suspend_on, resume_on) in enumerate(pauses):
+                    if not step(self.find(cur, ClockEffect.PAUSE), suspend_on, "suspend"):
+                        return None
+                    if i == 0 and ext and not step(self.find(cur, ClockEffect.EXTEND),
+                                                   suspend_on, "extend", days=ext):
+                        return None
+                    if not step(self.find(cur, ClockEffect.RESUME), resume_on, "resume"):
+                        return None
             elif ext and not step(self.find(cur, ClockEffect.EXTEND), acc, "extend", days=ext):
                 return None
             if phase == Phase.RUNNING and cur != state:

@@ -218,3 +218,17 @@ def assert_chains_verify(app) -> None:
             prev[e.permit_id] = e.hash
             n += 1
     assert n > 0
+
+
+def test_import_adds_permits_to_existing_projects(sqlite_app):
+    app = sqlite_app
+    load(app, [row("P1", "approval", "draft", district="east", campaigns="冬季行动")])
+    result = load(app, [row("P1", "eia", "accepted", accepted=date(2026, 11, 16),
+                            district="other", campaigns="别的"),
+                        row("P2", "eia", "draft")])
+    assert (result["permits"], result["projects"], result["existing_projects"]) == (2, 1, 1)
+    from workflow import projects
+
+    p1 = projects.show(app, "P1")
+    assert p1["district"] == "east" and p1["campaigns"] == ["冬季行动"]
+    assert [x["type"] for x in p1["permit_list"]] == ["approval", "eia"]

@@ -87,7 +87,10 @@ def test_known_figures(app):
     assert report["from_log"] is False
 
 
-def test_every_format_shows_the_same_figures(app, run, tmp_path):
+def test_every_format_shows_the_same_figures(sqlite_app, tmp_path):
+    from tests.conftest import Runner
+
+    app, run = sqlite_app, Runner(sqlite_app.settings.db_url)
     population(app)
     out = run("report", "completion", "--by", "type", "--json", "--lang", "en")
     assert out.exit_code == 0, out.output

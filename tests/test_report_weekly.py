@@ -41,7 +41,8 @@ def test_weekly_sections(app):
     assert r["notices"] == {"available": True, "issued": 1, "closed": 0}
 
 
-def test_weekly_markdown_and_xlsx(app, tmp_path):
+def test_weekly_markdown_and_xlsx(sqlite_app, tmp_path):
+    app = sqlite_app
     week_population(app)
     md = tmp_path / "week.md"
     write_weekly(app, md, as_of=date(2026, 11, 20))

@@ -104,12 +104,12 @@ class App:
                 return conn.execute(
                     sa.select(Meta.value).where(Meta.key == key)
                 ).scalar_one_or_none()
-        except Exception as e:  # a database not initialised yet has no meta table
-            from workflow.errors import DatabaseUnavailable
-
-            if isinstance(e, DatabaseUnavailable):
-                raise
-            return None
+        except sa.exc.DBAPIError as e:
+            # a database not initialised yet has no meta table; anything else is an error
+            text = str(e.orig).lower()
+            if "no such table" in text or "does not exist" in text:
+                return None
+            raise
 
     def reset(self) -> None:
         """Forget cached policy, calendar and engine (after a calendar load, in tests)."""

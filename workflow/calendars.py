@@ -79,4 +79,8 @@ def load(app: App, path: Path) -> dict:
         set_meta(conn, "calendar_years", json.dumps(stored, ensure_ascii=False, sort_keys=True))
         app.__dict__["calendar"] = app.policy.calendar.with_years(years_from_json(stored))
         result = apply_calendar(app, conn)
-    return {"years": sorted(loaded.years), **result}
+    from workflow.sweep import sweep
+
+    # log the light changes the new schedule causes, today, as the daily sweep would
+    swept = sweep(app)
+    return {"years": sorted(loaded.years), **result, "changed_lights": swept["changed"]}

@@ -15,13 +15,21 @@ from workflow.domain.calendar import Calendar, day_number
 from workflow.domain.clock import ClockFacts, ClockReading, Light, Phase, read_clock
 from workflow.domain.lifecycle import ClockEffect, MoveRequest, Role
 from workflow.domain.projection import Facts, apply_move
-from workflow.errors import BadData, Conflict, NotFound
+from workflow.errors import BadData, Conflict, NotFound, PolicyError
 from workflow.policy import LEVELS, PermitType, Policy
 from workflow.store.events import event_t, make_event, permit_t, read_events, write_permit
 from workflow.store.models import Project, utcnow
 
 project_t = Project.__table__
 ADD_PERMIT = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DEPARTMENT})
+
+
+def check_in_calendar(day: date, what: str) -> None:
+    """Refuse a day outside the materialised calendar (the sweep could not count it)."""
+    from workflow.store.calendar_table import FIRST_DAY, LAST_DAY
+
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadData(f"{what} {day} is outside the calendar ({FIRST_DAY} to {LAST_DAY})")
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -100,11 +108,21 @@ def fold(events: list[Any], policy: Policy, cal: Calendar) -> tuple[Facts, date 
         if facts is None:
             raise BadData(f"permit {e.permit_id}: events before its creation")
         if e.kind == "move":
-            spec = lifecycle.events.get(e.event)
             new_state = data["to"]
+            # Moves record what they did to the clock, so a later policy edit never
+            # reinterprets history; older events fall back to the current policy.
+            if "clock" in data and "phase" in data:
+                effect, phase = ClockEffect(data["clock"]), Phase(data["phase"])
+            else:
+                spec = lifecycle.events.get(e.event)
+                if spec is None or new_state not in lifecycle.states:
+                    raise PolicyError(
+                        f"permit {e.permit_id} event {e.seq}: {e.event} -> {new_state} is not in "
+                        "the lifecycle policy any more"
+                    )
+                effect, phase = spec.clock, lifecycle.phase(new_state)
             facts = apply_move(
-                facts, cal=cal, effect=spec.clock if spec else ClockEffect.NONE,
-                state=new_state, phase=lifecycle.phase(new_state), on=e.on,
+                facts, cal=cal, effect=effect, state=new_state, phase=phase, on=e.on,
                 days=data.get("days"), promised_days=data.get("promised_days"),
             )
         light_on = max(light_on, e.on) if light_on else e.on
@@ -113,12 +131,21 @@ def fold(events: list[Any], policy: Policy, cal: Calendar) -> tuple[Facts, date 
     return facts, light_on
 
 
-def view(row: Any, policy: Policy, cal: Calendar, today: date) -> dict[str, Any]:
-    """Return a permit as the CLI shows it: identity, state, and its clock as of `today`."""
+def view(
+    row: Any, policy: Policy, cal: Calendar, today: date, past: Facts | None = None
+) -> dict[str, Any]:
+    """Return a permit as the CLI shows it: identity, state, and its clock as of `today`.
+
+    `past` holds the facts folded from the events up to `today` when `today` lies before the
+    permit's last move (a replay of a past day).
+    """
     ptype = policy.permit_types.get(row.type)
     reading: ClockReading | None = None
+    clock = past.clock(cal) if past is not None else row_clock(row)
     if ptype is not None:
-        reading = read_clock(row_clock(row), cal, ptype.warning, today)
+        reading = read_clock(clock, cal, ptype.warning, today)
+    if past is not None:
+        row = _Replayed(row, past)
     state = policy.lifecycle.states.get(row.state)
     out = {
         "ref": f"{row.project_code}/{row.type}",
@@ -240,6 +267,7 @@ def advance(
     on = on or today
     if on > today:
         raise BadData(f"--on {on} is in the future (today is {today})")
+    check_in_calendar(on, "--on")
     lifecycle = policy.lifecycle
     if event not in lifecycle.events:
         raise BadData(f"unknown event {event!r} (events: {', '.join(lifecycle.events)})")
@@ -277,7 +305,10 @@ def advance(
         )
         light_on = max(on, row.light_on) if row.light_on else on
         values = cached_fields(facts, ptype, cal, light_on)
-        data: dict[str, Any] = {"from": row.state, "to": new_state}
+        data: dict[str, Any] = {
+            "from": row.state, "to": new_state, "clock": spec.clock.value,
+            "phase": facts.phase.value,
+        }
         if days is not None:
             data["days"] = days
         if promised is not None:
@@ -291,10 +322,53 @@ def advance(
     return view(new_row, policy, cal, today)
 
 
+class _Replayed:
+    """A permit row seen as of a past day: state and dates from the events up to that day."""
+
+    def __init__(self, row: Any, facts: Facts):
+        self._row, self._facts = row, facts
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("state", "closed_on", "suspended_since"):
+            return getattr(self._facts, name)
+        if name == "phase":
+            return self._facts.phase.value
+        return getattr(self._row, name)
+
+
+def replay(conn: Connection, app: App, rows: list[Any], today: date) -> dict[int, Facts]:
+    """Facts as of `today` for the rows whose last move lies after `today`."""
+    later = [r.id for r in rows if r.last_move_on is not None and r.last_move_on > today]
+    if not later:
+        return {}
+    out: dict[int, list[Any]] = {}
+    for e in conn.execute(
+        sa.select(event_t).where(event_t.c.permit_id.in_(later))
+        .order_by(event_t.c.permit_id, event_t.c.seq)
+    ):
+        if e.kind == "create" or e.on <= today:
+            out.setdefault(e.permit_id, []).append(e)
+    return {pid: fold(evs, app.policy, app.calendar)[0] for pid, evs in out.items()}
+
+
+def ensure_calendar_current(app: App, conn: Connection) -> None:
+    """Refuse to read clocks cached under another calendar than the one in force."""
+    from workflow.store.calendar_table import is_current
+
+    if not is_current(conn, app.calendar):
+        raise BadData(
+            "the calendar changed since the permits were last computed: "
+            "run `workflow sweep` (or `workflow rebuild`) to apply it"
+        )
+
+
 def show(app: App, ref: str) -> dict:
+    today = app.today()
     with app.db.connect() as conn:
+        ensure_calendar_current(app, conn)
         row = load(conn, ref)
-    return view(row, app.policy, app.calendar, app.today())
+        past = replay(conn, app, [row], today)
+    return view(row, app.policy, app.calendar, today, past.get(row.id))
 
 
 def history(app: App, ref: str) -> list[dict]:
@@ -347,8 +421,10 @@ def list_(
         query = query.where(live_light(day_number(today)) == light)
     query = query.order_by(project_t.c.code, permit_t.c.id)
     with app.db.connect() as conn:
+        ensure_calendar_current(app, conn)
         rows = conn.execute(query).all()
-    return [view(r, policy, cal, today) for r in rows]
+        past = replay(conn, app, rows, today)
+    return [view(r, policy, cal, today, past.get(r.id)) for r in rows]
 
 
 def rebuild_values(events: list[Any], ptype: PermitType, policy: Policy, cal: Calendar) -> dict:

@@ -22,8 +22,8 @@ from workflow.domain.calendar import Calendar, day_number
 from workflow.domain.clock import OPEN_PHASES, ClockFacts, Light, Phase, read_clock
 from workflow.domain.lifecycle import ClockEffect, MoveRequest
 from workflow.domain.projection import Facts, apply_move
-from workflow.errors import BadData, Conflict, NotFound
-from workflow.permits import cached_fields
+from workflow.errors import BadData, Conflict, NotFound, PolicyError
+from workflow.permits import cached_fields, ensure_calendar_current
 from workflow.policy import Policy, ProblemPolicy
 from workflow.store.events import make_event, write_item
 from workflow.store.models import Problem, ProblemEvent, Project, utcnow
@@ -95,11 +95,19 @@ def fold(events: list[Any], policy: Policy, cal: Calendar) -> tuple[Facts, date 
         elif facts is None:
             raise BadData(f"problem {e.problem_id}: events before its creation")
         elif e.kind == "move":
-            spec = lifecycle.events.get(e.event)
             new_state = data["to"]
+            if "clock" in data and "phase" in data:
+                effect, phase = ClockEffect(data["clock"]), Phase(data["phase"])
+            else:
+                spec = lifecycle.events.get(e.event)
+                if spec is None or new_state not in lifecycle.states:
+                    raise PolicyError(
+                        f"problem {e.problem_id} event {e.seq}: {e.event} -> {new_state} is "
+                        "not in the problem lifecycle policy any more"
+                    )
+                effect, phase = spec.clock, lifecycle.phase(new_state)
             facts = apply_move(
-                facts, cal=cal, effect=spec.clock if spec else ClockEffect.NONE,
-                state=new_state, phase=lifecycle.phase(new_state), on=e.on,
+                facts, cal=cal, effect=effect, state=new_state, phase=phase, on=e.on,
                 days=data.get("days"),
             )
         light_on = max(light_on, e.on) if light_on else e.on
@@ -289,7 +297,10 @@ def advance(
         )
         light_on = max(on, row.light_on) if row.light_on else on
         values = _cached(facts, rules, cal, light_on)
-        data: dict[str, Any] = {"from": row.state, "to": new_state}
+        # moves record what they did to the clock (as permits' do): a later policy edit never
+        # reinterprets history
+        data: dict[str, Any] = {"from": row.state, "to": new_state, "clock": spec.clock.value,
+                                "phase": lifecycle.phase(new_state).value}
         if days is not None:
             data["days"] = days
         ev = make_event(
@@ -304,6 +315,7 @@ def advance(
 
 def show(app: App, ref: str | int) -> dict:
     with app.db.connect() as conn:
+        ensure_calendar_current(app, conn)
         row = load(conn, ref)
     return view(row, app.policy, app.calendar, app.today())
 
@@ -361,6 +373,7 @@ def list_(
         query = query.where(live_light(day_number(today), problem_t) == light)
     query = query.order_by(project_t.c.code, problem_t.c.id)
     with app.db.connect() as conn:
+        ensure_calendar_current(app, conn)
         rows = conn.execute(query).all()
     return [view(r, policy, cal, today) for r in rows]
 
@@ -402,8 +415,14 @@ COMPARED = (
 )
 
 
-def rebuild_where(app: App, conn: Connection, where, check_only: bool = False) -> dict[str, int]:
-    """Recompute problem rows matching `where` from their events; count those that differed."""
+def rebuild_where(
+    app: App, conn: Connection, where, check_only: bool = False, keep_open_lights: bool = False
+) -> dict[str, int]:
+    """Recompute problem rows matching `where` from their events; count those that differed.
+
+    As `rebuild._rebuild_where`: with `keep_open_lights`, open problems keep the light last
+    logged (the next sweep logs the change); a row that moved meanwhile is a conflict.
+    """
     from itertools import groupby
 
     policy, cal = app.policy, app.calendar
@@ -416,14 +435,16 @@ def rebuild_where(app: App, conn: Connection, where, check_only: bool = False) -
     for problem_id, group in groupby(events, key=lambda e: e.problem_id):
         row = rows[problem_id]
         values = rebuild_values(list(group), policy, cal)
+        if keep_open_lights and row.phase in OPEN:
+            values["light"], values["light_on"] = row.light, row.light_on
         if any(getattr(row, k) != values[k] for k in COMPARED):
             fixed += 1
             if not check_only:
-                conn.execute(problem_t.update().where(problem_t.c.id == problem_id)
-                             .values(**values))
+                done = conn.execute(
+                    problem_t.update()
+                    .where(problem_t.c.id == problem_id, problem_t.c.version == row.version)
+                    .values(**values)
+                ).rowcount
+                if done != 1:
+                    raise Conflict(f"problem {problem_id} moved during the rebuild; run it again")
     return {"checked": len(rows), "differing" if check_only else "rebuilt": fixed}
-
-
-def rebuild_open(app: App, conn: Connection) -> dict[str, int]:
-    """Recompute every open problem (after a calendar change moves due dates)."""
-    return rebuild_where(app, conn, problem_t.c.phase.in_(OPEN))

@@ -9,10 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from workflow.app import App
+from workflow.errors import Conflict
 from workflow.permits import load, rebuild_values
 from workflow.store.calendar_table import materialise
 from workflow.store.events import event_t, permit_t
 from workflow.store.queries import OPEN
+from workflow.sweep import lock_for_sweep
 
 COMPARED = (
     "state", "phase", "promised_days", "extension_days", "paused_days", "accepted_on",
@@ -22,7 +24,9 @@ COMPARED = (
 BATCH = 2000
 
 
-def _rebuild_where(app: App, conn: Connection, where, check_only: bool = False) -> dict[str, Any]:
+def _rebuild_where(
+    app: App, conn: Connection, where, check_only: bool = False, keep_open_lights: bool = False
+) -> dict[str, Any]:
     policy, cal = app.policy, app.calendar
     ids = [r[0] for r in conn.execute(sa.select(permit_t.c.id).where(where).order_by(permit_t.c.id))]
     fixed: list[int] = []
@@ -36,10 +40,19 @@ def _rebuild_where(app: App, conn: Connection, where, check_only: bool = False) 
         for permit_id, group in groupby(events, key=lambda e: e.permit_id):
             row = rows[permit_id]
             values = rebuild_values(list(group), policy.permit_type(row.type), policy, cal)
+            if keep_open_lights and row.phase in OPEN:
+                # the sweep that follows logs the light change (and issues its notices)
+                values["light"], values["light_on"] = row.light, row.light_on
             if any(getattr(row, k) != values[k] for k in COMPARED):
                 fixed.append(permit_id)
                 if not check_only:
-                    conn.execute(permit_t.update().where(permit_t.c.id == permit_id).values(**values))
+                    done = conn.execute(
+                        permit_t.update()
+                        .where(permit_t.c.id == permit_id, permit_t.c.version == row.version)
+                        .values(**values)
+                    ).rowcount
+                    if done != 1:
+                        raise Conflict(f"permit {permit_id} moved during the rebuild; run it again")
     return {"checked": len(ids), "differing" if check_only else "rebuilt": len(fixed),
             "ids": fixed}
 
@@ -53,6 +66,7 @@ def rebuild(
     """
     with app.db.connect(write=not check_only) as conn:
         if not check_only:
+            lock_for_sweep(app, conn)
             materialise(conn, app.calendar)
         where = sa.true()
         if ref:
@@ -67,12 +81,19 @@ def rebuild(
 
 
 def apply_calendar(app: App, conn: Connection) -> dict[str, Any]:
-    """Materialise the current calendar and recompute every open permit and problem from its
-    events."""
-    from workflow.problems import rebuild_open
+    """Materialise the current calendar and recompute every accepted permit and every problem
+    from its events.
 
+    Closed items get their final light recomputed; open ones keep the light last logged, so the
+    sweep that follows records each change as a light event and issues its notices.
+    """
+    from workflow.problems import rebuild_where as rebuild_problems
+
+    lock_for_sweep(app, conn)
     materialise(conn, app.calendar)
-    result = _rebuild_where(app, conn, permit_t.c.phase.in_(OPEN))
+    result = _rebuild_where(
+        app, conn, permit_t.c.accepted_on.is_not(None), keep_open_lights=True
+    )
     result.pop("ids")
-    result["problems"] = rebuild_open(app, conn)
+    result["problems"] = rebuild_problems(app, conn, sa.true(), keep_open_lights=True)
     return result

@@ -41,8 +41,7 @@ def test_weekly_sections(app):
     assert r["notices"] == {"available": True, "issued": 1, "closed": 0}
 
 
-def test_weekly_markdown_and_xlsx(sqlite_app, tmp_path):
-    app = sqlite_app
+def test_weekly_markdown_and_xlsx(app, tmp_path):
     week_population(app)
     md = tmp_path / "week.md"
     write_weekly(app, md, as_of=date(2026, 11, 20))

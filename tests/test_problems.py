@@ -458,3 +458,16 @@ def test_the_weekly_job_writes_the_agenda_where_policy_says(tmp_path):
     written = tmp_path / "agendas" / "agenda-2026-11-26.md"
     assert "联席会议议程" in written.read_text(encoding="utf-8")
     app.db.dispose()
+
+
+def test_show_replays_a_past_day_from_the_log(app):
+    setup_departments(app)
+    project(app, "P1")
+    office = as_actor(app, "office")
+    q = problems.add(office, "P1", category="water", owner="hud", days=5, on=D(2026, 11, 2),
+                     text="Water main")["id"]
+    problems.advance(office, q, "resolve", on=D(2026, 11, 12))
+    then = problems.show(as_actor(app, "office", today=D(2026, 11, 6)), q)
+    assert (then["state"], then["light"], then["remaining_days"]) == ("open", "yellow", 1)
+    now = problems.show(app, q)
+    assert (now["state"], now["light"], now["overdue_days"]) == ("resolved", "red", 3)

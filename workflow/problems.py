@@ -23,7 +23,7 @@ from workflow.domain.clock import OPEN_PHASES, ClockFacts, Light, Phase, read_cl
 from workflow.domain.lifecycle import ClockEffect, MoveRequest
 from workflow.domain.projection import Facts, apply_move
 from workflow.errors import BadData, Conflict, NotFound, PolicyError
-from workflow.permits import cached_fields, ensure_calendar_current
+from workflow.permits import _Replayed, cached_fields, ensure_calendar_current
 from workflow.policy import Policy, ProblemPolicy
 from workflow.store.events import make_event, write_item
 from workflow.store.models import Problem, ProblemEvent, Project, utcnow
@@ -123,10 +123,20 @@ def _cached(facts: Facts, rules: ProblemPolicy, cal: Calendar, light_on: date | 
     return values
 
 
-def view(row: Any, policy: Policy, cal: Calendar, today: date, lang: str = "zh") -> dict:
-    """A problem as the CLI shows it: identity, state, and its clock as of `today`."""
+def view(
+    row: Any, policy: Policy, cal: Calendar, today: date, lang: str = "zh",
+    past: Facts | None = None,
+) -> dict:
+    """A problem as the CLI shows it: identity, state, and its clock as of `today`.
+
+    `past` holds the facts folded from the events up to `today` when `today` lies before the
+    problem's last move (a replay of a past day, as for permits).
+    """
     rules = policy.problems
-    reading = read_clock(row_clock(row), cal, rules.warning, today)
+    reading = read_clock(past.clock(cal) if past is not None else row_clock(row), cal,
+                         rules.warning, today)
+    if past is not None:
+        row = _Replayed(row, past)
     state = rules.lifecycle.states.get(row.state)
     dept = policy.departments.get(row.department)
     clock = reading.as_dict()
@@ -313,11 +323,28 @@ def advance(
     return view(new_row, policy, cal, today)
 
 
+def replay(conn: Connection, app: App, rows: list[Any], today: date) -> dict[int, Facts]:
+    """Facts as of `today` for the rows whose last move lies after `today`."""
+    later = [r.id for r in rows if r.last_move_on is not None and r.last_move_on > today]
+    if not later:
+        return {}
+    out: dict[int, list[Any]] = {}
+    for e in conn.execute(
+        sa.select(problem_event_t).where(problem_event_t.c.problem_id.in_(later))
+        .order_by(problem_event_t.c.problem_id, problem_event_t.c.seq)
+    ):
+        if e.kind == "create" or e.on <= today:
+            out.setdefault(e.problem_id, []).append(e)
+    return {pid: fold(evs, app.policy, app.calendar)[0] for pid, evs in out.items()}
+
+
 def show(app: App, ref: str | int) -> dict:
+    today = app.today()
     with app.db.connect() as conn:
         ensure_calendar_current(app, conn)
         row = load(conn, ref)
-    return view(row, app.policy, app.calendar, app.today())
+        past = replay(conn, app, [row], today)
+    return view(row, app.policy, app.calendar, today, past=past.get(row.id))
 
 
 def history(app: App, ref: str | int) -> list[dict]:
@@ -375,7 +402,8 @@ def list_(
     with app.db.connect() as conn:
         ensure_calendar_current(app, conn)
         rows = conn.execute(query).all()
-    return [view(r, policy, cal, today) for r in rows]
+        past = replay(conn, app, rows, today)
+    return [view(r, policy, cal, today, past=past.get(r.id)) for r in rows]
 
 
 def open_by_project(app: App, lang: str | None = None) -> dict[str, list[dict]]:

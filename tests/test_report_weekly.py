@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-import sqlalchemy as sa
+from datetime import UTC, date
 
 from tests.helpers import permit, project, setup_departments
 from workflow.report.weekly import weekly, write_weekly
@@ -39,11 +37,11 @@ def test_weekly_sections(app):
                                                                      ("eeb", 100.0)]
     assert r["slowest"]["name"] == "Development and Reform Bureau"
     assert [p["project"] for p in r["at_risk"]] == ["W1"]
-    assert r["notices"] == {"available": False, "issued": None, "closed": None}
+    # with notices merged, the week's sweep issued one supervision notice (W1's red EIA)
+    assert r["notices"] == {"available": True, "issued": 1, "closed": 0}
 
 
-def test_weekly_markdown_and_xlsx(sqlite_app, tmp_path):
-    app = sqlite_app
+def test_weekly_markdown_and_xlsx(app, tmp_path):
     week_population(app)
     md = tmp_path / "week.md"
     write_weekly(app, md, as_of=date(2026, 11, 20))
@@ -51,7 +49,7 @@ def test_weekly_markdown_and_xlsx(sqlite_app, tmp_path):
     assert text.startswith("# 限时办结周报")
     assert "按期办结率最低的部门: 发展和改革局 (50.00)" in text
     assert "| W1 | 城南污水厂 | 环境影响评价审批 | 生态环境局 | 2026-11-17 |" in text
-    assert "无督办通知" in text
+    assert "本周下发: 1" in text  # notices are merged: the week's supervision notice
 
     from openpyxl import load_workbook
 
@@ -69,16 +67,21 @@ def test_weekly_markdown_and_xlsx(sqlite_app, tmp_path):
 
 def test_weekly_counts_notices_when_the_table_exists(sqlite_app, tmp_path):
     app = sqlite_app
-    with app.db.connect(write=True) as conn:
-        conn.exec_driver_sql("CREATE TABLE notice (id INTEGER PRIMARY KEY, issued_on INTEGER, "
-                             "closed_on INTEGER)")
-        from workflow.domain.calendar import day_number
+    from datetime import datetime
 
-        rows = [(day_number(date(2026, 11, 16)), None), (day_number(date(2026, 11, 1)),
-                                                          day_number(date(2026, 11, 18))),
-                (day_number(date(2026, 11, 2)), None)]
-        conn.execute(sa.text("INSERT INTO notice (issued_on, closed_on) VALUES (:a, :b)"),
-                     [{"a": a, "b": b} for a, b in rows])
+    from workflow.store.models import Notice
+
+    closed = datetime(2026, 11, 18, 3, tzinfo=UTC)
+    rows = [(date(2026, 11, 16), None), (date(2026, 11, 1), closed), (date(2026, 11, 2), None)]
+    with app.db.connect(write=True) as conn:  # the notice table of the merged notices (0002)
+        conn.execute(Notice.__table__.insert(), [
+            {"number": f"N{i}", "series": "supervision", "year": 2026, "seq": i,
+             "level": "supervision", "addressee_kind": "department", "addressee": "eeb",
+             "department": "eeb", "issued_on": issued, "bulletin": False,
+             "status": "closed" if closed_at else "issued", "closed_at": closed_at,
+             "created_at": closed}
+            for i, (issued, closed_at) in enumerate(rows, 1)
+        ])
     r = weekly(app, as_of=date(2026, 11, 20))
     assert r["notices"] == {"available": True, "issued": 1, "closed": 1}
     md = tmp_path / "w.md"

@@ -314,8 +314,13 @@ def test_cli_add_advance_show_history(run):
     assert (shown["state"], shown["responsible"], shown["light"]) == ("coordinating", "王工", "red")
     history = json.loads(run("problem", "history", "1", "--json").output)
     assert [h["event"] for h in history] == ["raise", "coordinate"]
-    out = run("sweep", "--today", "2026-11-20").output
-    assert "problems: 1 open, green 0, yellow 0, red 1; 1 changed" in out
+    line = "problems: 1 open, green 0, yellow 0, red 1; 1 changed"
+    before = dump(run.url)
+    assert line in run("sweep", "--today", "2026-11-20", "--dry-run").output
+    assert dump(run.url) == before  # a dry run writes nothing
+    assert line in run("sweep", "--today", "2026-11-20").output
+    assert "problems: 1 open, green 0, yellow 0, red 1; 0 changed" in run(
+        "sweep", "--today", "2026-11-20").output
 
 
 # -- notices: one notice to a department lists its red permits and red problems ------------------

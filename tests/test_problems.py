@@ -440,7 +440,7 @@ def test_problem_table_is_in_the_schema_the_sweep_reads(app):
     assert PROBLEMS in TRACKED and PROBLEMS.table is Problem.__table__
 
 
-def test_the_weekly_job_writes_the_agenda_where_policy_says(tmp_path):
+def test_the_weekly_job_writes_the_agenda_where_policy_says(tmp_path, monkeypatch):
     import shutil
 
     import yaml
@@ -458,6 +458,7 @@ def test_the_weekly_job_writes_the_agenda_where_policy_says(tmp_path):
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     app = make_app(f"sqlite:///{tmp_path / 'w.db'}", policies=policies)
     init(app)
+    monkeypatch.setenv("WORKFLOW_REPORT_DIR", str(tmp_path / "reports"))  # the weekly report
     result = schedule.weekly(app, day=D(2026, 11, 23))  # a Monday: Thursday's agenda
     assert result["reports"][-1]["meeting_on"] == "2026-11-26"
     written = tmp_path / "agendas" / "agenda-2026-11-26.md"

@@ -670,8 +670,10 @@ def test_daily_job_with_a_controllable_clock_runs_each_day_once(sqlite_app):
     assert jobs["daily"]["last_status"] == "skipped" and jobs["daily"]["last_error"] is None
 
 
-def test_weekly_job_runs_its_reports_once_a_day(sqlite_app):
+def test_weekly_job_runs_its_reports_once_a_day(sqlite_app, tmp_path, monkeypatch):
     from workflow import schedule
+
+    monkeypatch.setenv("WORKFLOW_REPORT_DIR", str(tmp_path / "reports"))
 
     calls = []
     hook = lambda app, day: calls.append(day) or {"report": "weekly"}  # noqa: E731
@@ -681,8 +683,10 @@ def test_weekly_job_runs_its_reports_once_a_day(sqlite_app):
         second = schedule.weekly(sqlite_app)
     finally:
         schedule.WEEKLY.remove(hook)
-    assert first["reports"] == [{"report": "weekly"}] and second["skipped"]
+    assert first["reports"][1] == {"report": "weekly"} and second["skipped"]
     assert calls == [TODAY]
+    written = sorted(p.name for p in (tmp_path / "reports").iterdir())
+    assert written == ["weekly-2026-11-20.md", "weekly-2026-11-20.xlsx"]
     r = Runner(sqlite_app.settings.db_url)("scheduler", "status", "--json")
     jobs = {j["job"]: j for j in json.loads(r.output)["jobs"]}
     assert jobs["weekly"]["last_status"] == "ok"

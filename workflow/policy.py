@@ -186,6 +186,8 @@ class DeliveryModel(_Strict):
 class WeeklyModel(_Strict):
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["mon"]
     time: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    directory: str = "reports"  # where the weekly report is written (WORKFLOW_REPORT_DIR wins)
+    formats: list[Literal["md", "xlsx"]] = Field(default=["md", "xlsx"], min_length=1)
 
 
 class ScheduleModel(_Strict):

@@ -35,8 +35,26 @@ SCHEDULER_ACTOR = "scheduler"
 JOB_IDS = ("daily", "deliver", "weekly")
 WEEKLY_LOCK = 7_310_422
 
-# Weekly jobs (the weekly report registers here): called with (app, day), return a summary.
+# Further weekly jobs: called with (app, day) after the weekly report, return a summary.
 WEEKLY: list[Callable[[App, date], dict]] = []
+
+
+def weekly_report(app: App, day: date) -> dict:
+    """Write the weekly report as of `day` into the policy's directory, in each format."""
+    import os
+    from pathlib import Path
+
+    from workflow.report.weekly import write_weekly
+
+    cfg = app.policy.escalation.schedule.weekly_report
+    folder = Path(os.environ.get("WORKFLOW_REPORT_DIR") or cfg.directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in cfg.formats:
+        path = folder / f"weekly-{day.isoformat()}.{fmt}"
+        write_weekly(app, path, as_of=day)
+        paths.append(str(path))
+    return {"report": "weekly", "paths": paths}
 
 
 def _record(app: App, job: str, day: date, owner: str) -> int:
@@ -92,7 +110,8 @@ def deliver_due(app: App, *, clock: Any = None) -> dict:
 
 
 def weekly(app: App, *, day: date | None = None) -> dict:
-    """The weekly job: run the registered weekly reports once per day across schedulers."""
+    """The weekly job: write the weekly report (and run any registered weekly hook), once per
+    day across schedulers."""
     day = day or app.today()
     with app.db.connect(write=True) as conn:
         if conn.dialect.name == "postgresql":
@@ -113,7 +132,7 @@ def weekly(app: App, *, day: date | None = None) -> dict:
             summary="{}",
         )).inserted_primary_key[0]
     try:
-        results = [hook(app, day) or {} for hook in WEEKLY]
+        results = [weekly_report(app, day)] + [hook(app, day) or {} for hook in WEEKLY]
         if app.policy.problems.agenda_directory:  # the joint meeting's agenda, when wanted
             from workflow.report.agenda import scheduled_agenda
 
@@ -124,8 +143,6 @@ def weekly(app: App, *, day: date | None = None) -> dict:
         _done(app, run_id, "error", error=safe_error(e))
         raise
     summary = {"day": day.isoformat(), "reports": results}
-    if not WEEKLY:
-        summary["note"] = "no weekly report registered"
     _done(app, run_id, "ok", summary)
     return summary
 

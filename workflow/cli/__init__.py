@@ -45,3 +45,4 @@ from workflow.cli import report  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+from workflow.cli import demo  # noqa: E402,F401

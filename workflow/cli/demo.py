@@ -53,8 +53,8 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
     cells += [["" if r.get(k) is None else str(r[k]) for k, _ in columns] for r in rows]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(columns))]
     for row in cells:
-        click.echo("  " + "  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths))
-                   .rstrip())
+        padded = (c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True))
+        click.echo(("  " + "  ".join(padded)).rstrip())
 
 
 def _pct(x):

@@ -70,7 +70,7 @@ def test_every_docs_page_is_linked_from_the_index():
             assert f"({page.name}" in index, f"docs/index.md does not link {page.name}"
 
 
-DUE = re.compile(r"^\$ workflow calendar due (\d{4}-\d\d-\d\d) (\d+)\n(\S+)", re.M)
+DUE = re.compile(r"^\$ workflow calendar due (\d{4}-\d\d-\d\d) (\d+)\n(.+)$", re.M)
 
 
 def test_the_clock_examples_in_the_docs_are_what_the_calendar_says():

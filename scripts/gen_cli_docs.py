@@ -30,8 +30,9 @@ They can also be set in the environment as `WORKFLOW_DB`, `WORKFLOW_POLICIES`,
 
 def walk(cmd: click.Command, parent: click.Context | None, name: str):
     """Yield (path, help text) for `cmd` and every subcommand, depth first, sorted by name."""
-    ctx = click.Context(cmd, info_name=name, parent=parent, terminal_width=WIDTH,
-                        max_content_width=WIDTH)
+    # the command's own context settings (the root's `-h`), as `workflow ... --help` uses them
+    settings = {**cmd.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
+    ctx = click.Context(cmd, info_name=name, parent=parent, **settings)
     yield ctx.command_path, cmd.get_help(ctx)
     if isinstance(cmd, click.Group):
         for sub in sorted(cmd.list_commands(ctx)):

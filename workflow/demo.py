@@ -45,6 +45,9 @@ def run(
 
         init(app)
         the_plan = plan(desc, app.policy, app.calendar, projects=projects, seed=seed)
+        # Integration point, notices (issue 4): make sure the notices module has registered its
+        # sweep.AFTER_CHANGES hook before the seeded days are swept, so every light change of the
+        # campaign issues its reminder or supervision notice as the daily scheduler would.
         seeded = apply_plan(app, the_plan)
         day = the_plan.demo_day
         summary = supervision_summary(app, day)
@@ -120,7 +123,7 @@ def supervision_summary(app: App, day: date) -> dict[str, Any]:
                 total(phase == "closed").label("closed"),
                 total(state.in_(granted)).label("approved"),
                 total(sa.and_(phase == "closed", permit_t.c.light == "green")).label("on_time"),
-                total(phase.in_(OPEN)).label("open"),
+                total(phase.in_(OPEN)).label("in_progress"),
                 total(phase == "pending").label("pending"),
             ).group_by(permit_t.c.type)
         ).all()
@@ -136,7 +139,7 @@ def supervision_summary(app: App, day: date) -> dict[str, Any]:
         completion.append({
             "type": code, "name": ptype.zh, "department": ptype.department,
             "required": int(r.required), "closed": int(r.closed), "approved": int(r.approved),
-            "open": int(r.open), "pending": int(r.pending),
+            "in_progress": int(r.in_progress), "pending": int(r.pending),
             "completion_rate": _rate(r.closed, r.required), "on_time": int(r.on_time),
             "on_time_rate": _rate(r.on_time, r.closed),
         })
@@ -164,13 +167,13 @@ def write_outputs(
 ) -> list[tuple[str, Path]]:
     """Write the demo's files; return (what, path) pairs. One line per output."""
     files = [("summary", write_summary_markdown(output_dir / "summary.md", day, seeded, summary))]
-    # Integration point, notices (issue 4): the sweeps above issued notices through the sweep's
-    # AFTER_CHANGES hook; deliver them through the file channel into output_dir / "notices":
-    #   files.append(("notices", notices.deliver(app, channel="file", to=output_dir / "notices")))
-    # Integration point, wall chart (issue 5, `workflow board`):
-    #   files.append(("wall chart", board.write(app, day, output_dir / "board.html")))
-    # Integration point, weekly report (issue 5):
-    #   files.append(("weekly report", reports.weekly(app, day, output_dir / "weekly-report.md")))
+    # Integration point, notices (issue 4): deliver the notices the seeded sweeps issued through
+    # the file channel (`workflow notice deliveries` shows them):
+    #   files.append(("notices", <deliver the outbox, file channel, into output_dir / "notices">))
+    # Integration point, wall chart (issue 5, `workflow board --output board.html`):
+    #   files.append(("wall chart", <write the board>(app, day, output_dir / "board.html")))
+    # Integration point, weekly report (issue 5, `workflow report weekly --output FILE.md`):
+    #   files.append(("weekly report", <write it>(app, day, output_dir / "weekly-report.md")))
     return files
 
 
@@ -213,14 +216,14 @@ def write_summary_markdown(path: Path, day: date, seeded: dict, summary: dict) -
         "on-time rate = closed on time ÷ closed.",
         "",
         "| permit type | department | required | closed | completion | on time | on-time rate "
-        "| open | not accepted |",
+        "| in progress | not accepted |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in summary["completion"]:
         lines.append(
             f"| {r['name']} ({r['type']}) | {r['department']} | {r['required']} | {r['closed']} "
             f"| {_pct(r['completion_rate'])} | {r['on_time']} | {_pct(r['on_time_rate'])} "
-            f"| {r['open']} | {r['pending']} |"
+            f"| {r['in_progress']} | {r['pending']} |"
         )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

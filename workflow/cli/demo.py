@@ -81,7 +81,7 @@ def _print(r: dict) -> None:
     _table(rows, [
         ("type", "type"), ("name", "permit type"), ("required", "required"),
         ("closed", "closed"), ("rate", "completion"), ("on_time_pct", "on time"),
-        ("open", "open"),
+        ("in_progress", "in progress"), ("pending", "not accepted"),
     ])
     click.echo("Files:")
     click.echo(f"  {'database':<14} {r['database']}")

@@ -108,12 +108,31 @@ def test_demo_refuses_a_database_that_is_not_a_demo(tmp_path):
     assert again.exit_code == 0, again.output
 
 
-def test_demo_runs_again_over_its_own_database(tmp_path):
+def test_demo_runs_again_over_its_own_database(backend_url, tmp_path):
     for n in ("6", "4"):
-        result = invoke("demo", "--output-dir", str(tmp_path), "--projects", n, "--json")
+        result = invoke("demo", "--db", backend_url, "--output-dir", str(tmp_path),
+                        "--projects", n, "--json")
         assert result.exit_code == 0, result.output
-    rows = permits_as_of_demo_day(f"sqlite:///{tmp_path / 'workflow.db'}")
+    rows = permits_as_of_demo_day(backend_url)
     assert len({r["project"] for r in rows}) == 4
+    assert rebuild(make_app(backend_url), check_only=True)["differing"] == 0
+
+
+def test_demo_never_uses_the_database_in_the_environment(tmp_path):
+    """WORKFLOW_DB names the office's database; the demo goes to its output directory."""
+    from workflow.cli import cli
+
+    office = f"sqlite:///{tmp_path / 'office.db'}"
+    init(make_app(office))
+    before = dump(office)
+    result = CliRunner().invoke(
+        cli, ["demo", "--output-dir", str(tmp_path / "demo"), "--projects", "3"],
+        env={"WORKFLOW_DB": office, "WORKFLOW_ACTOR": None, "WORKFLOW_TODAY": None,
+             "WORKFLOW_POLICIES": None}, catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert dump(office) == before
+    assert (tmp_path / "demo" / "workflow.db").is_file()
 
 
 def test_same_seed_gives_the_same_plan_and_another_seed_does_not():

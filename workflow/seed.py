@@ -565,17 +565,9 @@ class _BulkWriter:
                 conn.execute(permit_t.update().where(permit_t.c.id == id_).values(**values))
 
     def _unmet(self, pr: ProjectPlan, ptype) -> list[str]:
-        """Prerequisites of the same project not yet granted (as permits.unmet_prerequisites)."""
-        from workflow.domain.clock import Phase
+        """Prerequisites of the same project not yet granted, as `permits.advance` finds them."""
+        from workflow.permits import unmet_among
 
-        states = self.app.policy.lifecycle.states
-        unmet = []
-        for t in ptype.prerequisites:
-            id_ = self.ids.get((pr.code, t))
-            if id_ is None:
-                continue
-            spec = states.get(self.facts[id_].state)
-            if spec is None or spec.phase == Phase.VOID or spec.granted:
-                continue
-            unmet.append(f"{t} ({self.facts[id_].state})")
-        return sorted(unmet)
+        ids = ((t, self.ids.get((pr.code, t))) for t in ptype.prerequisites)
+        return unmet_among(((t, self.facts[i].state) for t, i in ids if i is not None),
+                           self.app.policy)

@@ -239,7 +239,7 @@ def plan(
         low, high = kind.investment
         investment = round(rng.uniform(low, high) / 100) * 100
         planned = first_start + timedelta(days=rng.randint(0, (last_start - first_start).days))
-        joined = _workdays(cal, start, rng.randint(0, desc.campaign.joins_within))
+        joined = min(_workdays(cal, start, rng.randint(0, desc.campaign.joins_within)), demo_day)
         project = ProjectPlan(
             code=code, name=name, kind=kind_name, district=area.name, park=area.park,
             investment=investment, planned_start=planned, leader=area.leader,
@@ -284,6 +284,8 @@ def _permit_moves(rng, desc, cal, permit, promised, max_ext, clerk, joined, prer
                           clerk))
     moves.append(Move(accepted, "accept", clerk))
     outcome = rng.choices(OUTCOMES, weights=[desc.outcomes.get(o, 0) for o in OUTCOMES])[0]
+    if outcome == "extended" and max_ext == 0:
+        outcome = "on_time"  # this permit type allows no extension
     if outcome == "on_time":
         done = _workdays(cal, accepted, rng.randint(max(1, promised * 3 // 10), promised))
         moves.append(Move(done, "approve", clerk))
@@ -300,7 +302,7 @@ def _permit_moves(rng, desc, cal, permit, promised, max_ext, clerk, joined, prer
         moves += [Move(suspended, "suspend", clerk, rng.choice(desc.reasons.suspend)),
                   Move(resumed, "resume", clerk), Move(done, "approve", clerk)]
         return done
-    if outcome == "extended" and max_ext > 0:
+    if outcome == "extended":
         days = rng.randint(min(3, max_ext), max_ext)
         extended = _workdays(cal, accepted, rng.randint(1, max(1, promised - 1)))
         done = _workdays(cal, accepted, promised + rng.randint(1, days))

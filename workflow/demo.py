@@ -19,6 +19,7 @@ from workflow.domain.calendar import day_number
 from workflow.errors import BadData
 from workflow.seed import DEMO_META_KEY, load_description, plan
 from workflow.seed import apply as apply_plan
+from workflow.store.calendar_table import set_meta
 
 DEFAULT_OUTPUT_DIR = Path("workflow-demo")
 WORST = 10
@@ -44,6 +45,8 @@ def run(
         from workflow.setup import init
 
         init(app)
+        with app.db.connect(write=True) as conn:  # a demo from here on, even if seeding fails
+            set_meta(conn, DEMO_META_KEY, "seeding")
         the_plan = plan(desc, app.policy, app.calendar, projects=projects, seed=seed)
         # Integration point, notices (issue 4): make sure the notices module has registered its
         # sweep.AFTER_CHANGES hook before the seeded days are swept, so every light change of the
@@ -88,8 +91,13 @@ def make_fresh(app: App, *, force: bool = False) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
-    with db.connect(write=True) as conn:
-        for name in tables:  # every table, also those later schema revisions add
+    from sqlmodel import SQLModel
+
+    import workflow.store.models  # noqa: F401  (registers every table of the schema)
+
+    ours = {t.name for t in SQLModel.metadata.sorted_tables} | {"alembic_version"}
+    with db.connect(write=True) as conn:  # only workflow's tables: others in the database stay
+        for name in sorted(ours & set(tables)):
             conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
 
 

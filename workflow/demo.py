@@ -71,6 +71,8 @@ def run(
 def make_fresh(app: App, *, force: bool = False) -> None:
     """Empty `app`'s database if it is a demo database (or `force`); refuse otherwise."""
     db = app.db
+    if db.path is not None and not db.path.exists():
+        return  # a new SQLite file: `init` creates it
     with db.connect() as conn:
         tables = sa.inspect(conn).get_table_names()
         is_demo = False

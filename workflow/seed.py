@@ -549,7 +549,8 @@ class _BulkWriter:
                 self.facts[id_] = facts
                 version, head, light_on = heads[id_]
                 light_on = max(m.on, light_on) if light_on else m.on
-                data: dict[str, Any] = {"from": old_state, "to": new_state}
+                data: dict[str, Any] = {"from": old_state, "to": new_state,
+                                        "clock": spec.clock.value, "phase": facts.phase.value}
                 if m.days is not None:
                     data["days"] = m.days
                 if promised is not None:

@@ -71,6 +71,19 @@ def test_demo_prints_the_summary_of_the_database_it_wrote(tmp_path):
                 key=lambda r: r["overdue_days"])
     first = text.split("Worst red permits")[1].splitlines()[2]
     assert first.split()[-1] == str(worst["overdue_days"])
+    # the notices the seeded sweeps issued, as the database holds them, delivered as files
+    notices = json.loads(invoke("--db", url, "notice", "list", "--json").output)
+    by_level = Counter(n["level"] for n in notices)
+    m = re.search(r"Notices issued during the push: (.*)", text)
+    assert m, text
+    printed = dict(part.split() for part in m.group(1).split(", "))
+    assert {k: int(v) for k, v in printed.items() if int(v)} == dict(by_level)
+    assert by_level["reminder"] and by_level["supervision"]
+    delivered = list((out / "notices").rglob("*.md"))
+    assert len(delivered) == len(notices)
+    for name in ("board.html", "weekly-report.md", "ledger.xlsx"):
+        assert str((out / name).resolve()) in text
+        assert (out / name).stat().st_size > 0
     summary = out / "summary.md"
     assert str(summary.resolve()) in text
     assert f"| {lights['red']} | {lights['yellow']} | {lights['green']} |" in summary.read_text(

@@ -48,9 +48,9 @@ def run(
         with app.db.connect(write=True) as conn:  # a demo from here on, even if seeding fails
             set_meta(conn, DEMO_META_KEY, "seeding")
         the_plan = plan(desc, app.policy, app.calendar, projects=projects, seed=seed)
-        # Integration point, notices (issue 4): make sure the notices module has registered its
-        # sweep.AFTER_CHANGES hook before the seeded days are swept, so every light change of the
-        # campaign issues its reminder or supervision notice as the daily scheduler would.
+        # The notices module hooks itself onto the sweep (sweep.AFTER_CHANGES) on import: every
+        # light change of the seeded days then issues its notice, as the daily scheduler would.
+        import workflow.notices  # noqa: F401
         seeded = apply_plan(app, the_plan)
         day = the_plan.demo_day
         summary = supervision_summary(app, day)
@@ -106,13 +106,15 @@ def make_fresh(app: App, *, force: bool = False) -> None:
 # -- the supervision summary -----------------------------------------------------------------
 
 def supervision_summary(app: App, day: date) -> dict[str, Any]:
-    """Counts of open permits by light, the worst red permits and completion by permit type."""
+    """Counts of open permits by light, the worst red permits and completion by permit type
+    (the completion report's figures, `workflow report completion --by type`)."""
     from workflow.permits import _select_permits, view
+    from workflow.report.completion import completion
+    from workflow.store.models import Notice
     from workflow.store.queries import OPEN, live_light, permit_t
 
     policy, cal = app.policy, app.calendar
     light = live_light(day_number(day))
-    granted = [s for s, spec in policy.lifecycle.states.items() if spec.granted]
     with app.db.connect() as conn:
         inner = sa.select(light.label("light")).where(permit_t.c.phase.in_(OPEN)).subquery()
         counts = dict(conn.execute(
@@ -121,38 +123,21 @@ def supervision_summary(app: App, day: date) -> dict[str, Any]:
         reds = conn.execute(
             _select_permits().where(permit_t.c.phase.in_(OPEN), light == "red")
         ).all()
-        phase, state = permit_t.c.phase, permit_t.c.state
-
-        def total(cond):
-            return sa.func.sum(sa.case((cond, 1), else_=0))
-
-        rows = conn.execute(
-            sa.select(
-                permit_t.c.type,
-                total(phase != "void").label("required"),
-                total(phase == "closed").label("closed"),
-                total(state.in_(granted)).label("approved"),
-                total(sa.and_(phase == "closed", permit_t.c.light == "green")).label("on_time"),
-                total(phase.in_(OPEN)).label("in_progress"),
-                total(phase == "pending").label("pending"),
-            ).group_by(permit_t.c.type)
-        ).all()
+        notice_t = Notice.__table__
+        notices = dict(conn.execute(
+            sa.select(notice_t.c.level, sa.func.count()).group_by(notice_t.c.level)
+        ).all())
+    report = completion(app, by="type", as_of=day)
     views = sorted((view(r, policy, cal, day) for r in reds),
                    key=lambda v: (-(v["overdue_days"] or 0), v["ref"]))
     lights = {k: counts.get(k, 0) for k in ("red", "yellow", "green")}
-    by_type = {r.type: r for r in rows}
-    completion = []
-    for code, ptype in policy.permit_types.items():
-        r = by_type.get(code)
-        if r is None:
-            continue
-        completion.append({
-            "type": code, "name": ptype.zh, "department": ptype.department,
-            "required": int(r.required), "closed": int(r.closed), "approved": int(r.approved),
-            "in_progress": int(r.in_progress), "pending": int(r.pending),
-            "completion_rate": _rate(r.closed, r.required), "on_time": int(r.on_time),
-            "on_time_rate": _rate(r.on_time, r.closed),
-        })
+    keys = ("name", "required", "closed", "completion_rate", "on_time", "on_time_rate",
+            "in_progress", "pending", "red", "yellow")
+    by_type = [
+        {"type": r["key"], "department": policy.permit_types[r["key"]].department,
+         **{k: r[k] for k in keys}}
+        for r in report["rows"]
+    ]
     return {
         "lights": lights, "open": sum(lights.values()),
         "worst_red": [
@@ -162,12 +147,10 @@ def supervision_summary(app: App, day: date) -> dict[str, Any]:
             for v in views[:WORST]
         ],
         "red_total": len(views),
-        "completion": completion,
+        "completion": by_type,
+        "completion_total": {k: report["total"][k] for k in keys},
+        "notices": {level: notices.get(level, 0) for level in app.policy.escalation.levels},
     }
-
-
-def _rate(part, whole) -> float | None:
-    return round(100 * part / whole, 2) if whole else None
 
 
 # -- the files ---------------------------------------------------------------------------------
@@ -176,15 +159,39 @@ def write_outputs(
     app: App, day: date, output_dir: Path, seeded: dict, summary: dict
 ) -> list[tuple[str, Path]]:
     """Write the demo's files; return (what, path) pairs. One line per output."""
+    from workflow.report.board import write_board
+    from workflow.report.ledger import export as export_ledger
+    from workflow.report.weekly import write_weekly
+
     files = [("summary", write_summary_markdown(output_dir / "summary.md", day, seeded, summary))]
-    # Integration point, notices (issue 4): deliver the notices the seeded sweeps issued through
-    # the file channel (`workflow notice deliveries` shows them):
-    #   files.append(("notices", <deliver the outbox, file channel, into output_dir / "notices">))
-    # Integration point, wall chart (issue 5, `workflow board --output board.html`):
-    #   files.append(("wall chart", <write the board>(app, day, output_dir / "board.html")))
-    # Integration point, weekly report (issue 5, `workflow report weekly --output FILE.md`):
-    #   files.append(("weekly report", <write it>(app, day, output_dir / "weekly-report.md")))
+    files.append(("wall chart", Path(write_board(app, output_dir / "board.html")["path"])))
+    files.append(("weekly report",
+                  Path(write_weekly(app, output_dir / "weekly-report.md", as_of=day)["path"])))
+    files.append(("ledger", Path(export_ledger(app, output_dir / "ledger.xlsx")["path"])))
+    files.append(("notices", deliver_notices(app, output_dir / "notices")))
     return files
+
+
+def deliver_notices(app: App, directory: Path) -> Path:
+    """Deliver the notices the seeded sweeps issued through the file channel into `directory`.
+
+    The file channel writes where WORKFLOW_NOTICE_DIR points; it is set for this call only.
+    """
+    import os
+
+    from workflow.notify.outbox import deliver
+
+    directory.mkdir(parents=True, exist_ok=True)
+    saved = os.environ.get("WORKFLOW_NOTICE_DIR")
+    os.environ["WORKFLOW_NOTICE_DIR"] = str(directory)
+    try:
+        deliver(app)
+    finally:
+        if saved is None:
+            os.environ.pop("WORKFLOW_NOTICE_DIR", None)
+        else:
+            os.environ["WORKFLOW_NOTICE_DIR"] = saved
+    return directory
 
 
 def _pct(x: float | None) -> str:
@@ -219,6 +226,10 @@ def write_summary_markdown(path: Path, day: date, seeded: dict, summary: dict) -
             f"{r['due_on']} | {r['overdue_days']} |"
         )
     lines += [
+        "",
+        "## Notices issued during the push",
+        "",
+        ", ".join(f"{level} {n}" for level, n in summary["notices"].items()) + ".",
         "",
         "## Completion by permit type",
         "",

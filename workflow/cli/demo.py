@@ -75,9 +75,11 @@ def _print(r: dict) -> None:
         ("department", "dept"), ("responsible", "responsible"), ("due_on", "due"),
         ("overdue_days", "overdue"),
     ])
+    click.echo("Notices issued during the push: "
+               + ", ".join(f"{level} {n}" for level, n in r["notices"].items()))
     click.echo("Completion by permit type (closed / required; on time / closed):")
     rows = [{**c, "rate": _pct(c["completion_rate"]), "on_time_pct": _pct(c["on_time_rate"])}
-            for c in r["completion"]]
+            for c in [*r["completion"], {**r["completion_total"], "type": "total"}]]
     _table(rows, [
         ("type", "type"), ("name", "permit type"), ("required", "required"),
         ("closed", "closed"), ("rate", "completion"), ("on_time_pct", "on time"),

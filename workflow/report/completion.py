@@ -125,10 +125,11 @@ def _facts_as_of(conn: Connection, app: App, as_of: date, as_of_ordinal: int):
     )
     last = e.alias("last_move")
     state = sa.func.coalesce(json_text(conn, last.c.data, "to"), sa.literal(lifecycle.initial))
-    phase = sa.case(
+    # moves record their phase; older ones are mapped with the current policy
+    phase = sa.func.coalesce(json_text(conn, last.c.data, "phase"), sa.case(
         *((state == s.name, sa.literal(s.phase.value)) for s in lifecycle.states.values()),
         else_=sa.literal(Phase.PENDING.value),
-    )
+    ))
     fresh = agg.c.moved_after == 0
     joined, light, close_days = _clock_columns(permit_t, phase, as_of_ordinal, fresh)
     joined = joined.join(agg, agg.c.permit_id == permit_t.c.id).outerjoin(

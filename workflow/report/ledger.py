@@ -790,8 +790,10 @@ def _fold(policy: Policy, cal, actor: str, recorded_at: datetime, today: date,
             on=on, days=data.get("days"), promised_days=data.get("promised_days"),
         )
         light_on = max(light_on, on) if light_on else on
+        # as `permits.advance` records them: the clock effect and phase travel with the move
         rows.append(("move", spec.name, on, IMPORT_REASON if spec.reason else None,
-                     {"from": before, "to": new_state, **data}))
+                     {"from": before, "to": new_state, "clock": spec.clock.value,
+                      "phase": facts.phase.value, **data}))
     templates = []
     for seq, (kind, event, on, reason, data) in enumerate(rows, start=1):
         text = dump_data(data)

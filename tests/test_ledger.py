@@ -164,6 +164,10 @@ def test_import_refusals_change_nothing(app, tmp_path):
         "row 4, column type: permit P3/eia already given in row 3",
     ]
     with pytest.raises(ledger.LedgerErrors) as e:
+        load(app, [row("P4", "eia", "accepted", accepted=date(1999, 1, 4))])
+    assert e.value.errors == ["row 2, column accepted_on: 1999-01-04 is outside the calendar "
+                              "(2000-01-01 to 2060-12-31)"]
+    with pytest.raises(ledger.LedgerErrors) as e:
         ledger.import_rows(app, ["项目代码", "颜色"], [["P9", "red"]])
     assert e.value.errors[0] == "row 1, column 颜色: unknown column"
     assert any("required column missing" in x for x in e.value.errors)

@@ -25,7 +25,10 @@ def board_data(app: App, lang: str) -> dict[str, Any]:
 
     policy, cal, today = app.policy, app.calendar, app.today()
     order = policy.type_order()
+    from workflow.permits import ensure_calendar_current
+
     with app.db.connect() as conn:
+        ensure_calendar_current(app, conn)
         loaded = _load(conn)
     from workflow.problems import open_by_project
 

@@ -290,6 +290,9 @@ def completion(
 
 def _completion(app: App, conn: Connection, *, by: str, campaign: str | None, as_of: date,
                 lang: str) -> dict[str, Any]:
+    from workflow.permits import ensure_calendar_current
+
+    ensure_calendar_current(app, conn)  # cached pause days are counted on the calendar in force
     campaign_id = None
     if campaign is not None:
         campaign_id = conn.execute(

@@ -36,6 +36,7 @@ from workflow.errors import BadData
 from workflow.policy import LEVELS, Policy
 from workflow.report.i18n import check_lang
 from workflow.report.render import LIGHT_FILL, safe_text, unsafe_text
+from workflow.store.calendar_table import FIRST_DAY, LAST_DAY
 from workflow.store.events import dump_data, event_t, permit_t
 from workflow.store.models import Campaign, Project, ProjectCampaign, utcnow
 
@@ -106,9 +107,10 @@ def ledger_rows(app: App, lang: str) -> list[dict[str, Any]]:
     """Every permit with its project, as ledger rows (typed values), clocks as of today."""
     policy, cal, today = app.policy, app.calendar, app.today()
     order = {c: i for i, c in enumerate(policy.type_order())}
-    from workflow.permits import row_clock
+    from workflow.permits import ensure_calendar_current, row_clock
 
     with app.db.connect() as conn:
+        ensure_calendar_current(app, conn)
         camps: dict[int, list[str]] = {}
         for pid, name in conn.execute(
             sa.select(link_t.c.project_id, campaign_t.c.name)
@@ -432,6 +434,8 @@ class _Planner:
         for key in ("accepted_on", "suspended_since", "closed_on"):
             if v.get(key) is not None and v[key] > self.today:
                 err(key, f"{v[key]} is after today ({self.today})")
+            elif v.get(key) is not None and not FIRST_DAY <= v[key] <= LAST_DAY:
+                err(key, f"{v[key]} is outside the calendar ({FIRST_DAY} to {LAST_DAY})")
         if ptype is None or spec is None or level not in LEVELS:
             return None
         default = ptype.promised_days.get(level)

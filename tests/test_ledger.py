@@ -14,6 +14,7 @@ from workflow.errors import NotAllowed
 from workflow.report import ledger
 
 EVIL = "=HYPERLINK(\"http://x\",\"y\")"
+TRICKY = 'Tab\there \\N "q" 换行\nline'  # COPY and CSV escaping
 
 
 def fresh_sqlite(tmp_path, name="target.db"):
@@ -54,7 +55,8 @@ def varied(app) -> None:
         row("IMP-1", "approval", "accepted", accepted=date(2026, 11, 16), extension=2),
         row("IMP-1", "eia", "approved", accepted=date(2026, 8, 3), closed=date(2026, 9, 1),
             paused=4),
-        row("IMP-2", "stability", "not_required", closed=date(2026, 11, 1), district="west"),
+        row("IMP-2", "stability", "not_required", closed=date(2026, 11, 1), district="west",
+            name=TRICKY),
     ])
 
 
@@ -85,6 +87,8 @@ def test_export_then_import_reproduces_the_ledger(app, tmp_path, suffix):
     assert_chains_verify(app)  # the source holds imported rows too
     from workflow import projects
 
+    for a in (app, target):
+        assert projects.show(a, "IMP-2")["name"] == TRICKY
     p = projects.show(target, "LIB-1")
     assert p["name"] == EVIL and p["campaigns"] == ["冬季行动", "百日攻坚"]
     assert p["investment"] == 12500.5 and p["planned_start"] == "2027-03-01"

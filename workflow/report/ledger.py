@@ -729,8 +729,19 @@ class BulkWriter:
         return tuple(out)
 
     def write(self, rows: list[tuple]) -> None:
-        if rows:
-            self.conn.exec_driver_sql(self.sql, rows)
+        if not rows:
+            return
+        if self.conn.dialect.name == "postgresql" and self.conn.dialect.driver == "psycopg":
+            # COPY is several times faster than executemany on PostgreSQL, same transaction
+            quote = self.conn.dialect.identifier_preparer.quote
+            columns = ", ".join(quote(k) for k in self.keys)
+            driver = self.conn.connection.driver_connection
+            with driver.cursor() as cur:
+                with cur.copy(f"COPY {quote(self.table.name)} ({columns}) FROM STDIN") as copy:
+                    for r in rows:
+                        copy.write_row(r)
+            return
+        self.conn.exec_driver_sql(self.sql, rows)
 
 
 def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

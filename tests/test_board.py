@@ -102,10 +102,14 @@ def test_board_in_headless_chromium(sqlite_app, tmp_path):
     with app.db.connect() as conn:
         projects_north = conn.execute(
             sa.text("SELECT count(*) FROM project WHERE district = 'north'")).scalar()
-        red_eia_south = conn.execute(sa.text(
+        red_eia_north = conn.execute(sa.text(
             "SELECT count(DISTINCT p.project_id) FROM permit p JOIN project j ON j.id = "
-            "p.project_id WHERE j.district = 'south' AND p.department = 'eeb' "
+            "p.project_id WHERE j.district = 'north' AND p.department = 'eeb' "
             "AND p.phase IN ('running', 'paused')")).scalar()
+        yellow_projects = conn.execute(sa.text(
+            "SELECT count(DISTINCT project_id) FROM permit WHERE type = 'land_prereview' "
+            "AND accepted_on = :d"), {"d": (date(2026, 11, 16) - date(1970, 1, 1)).days}).scalar()
+    assert red_eia_north > 0 and yellow_projects > 0
 
     dialogs: list[str] = []
     with sync_playwright() as pw:
@@ -137,15 +141,18 @@ def test_board_in_headless_chromium(sqlite_app, tmp_path):
             assert stat("completion_rate") == f"{district['north']['completion_rate']:.2f}"
             assert page.locator("tr.project:visible").count() == projects_north
 
-            page.select_option("#f-district", "south")
             page.select_option("#f-department", "eeb")
             page.select_option("#f-light", "red")
-            assert stat("projects") == str(red_eia_south)
-            assert stat("red") == str(red_eia_south)  # every eia here is red
+            assert stat("projects") == str(red_eia_north)  # eia permits are all in the north
+            assert stat("red") == str(red_eia_north)  # and all red
+            assert stat("required") == str(red_eia_north)  # only eeb's permits are counted
+            assert page.locator("tr.project:visible").count() == red_eia_north
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "board-filtered.png"))
             page.select_option("#f-district", "")
             page.select_option("#f-department", "")
+            page.select_option("#f-light", "yellow")
+            assert stat("projects") == str(yellow_projects)  # one working day left
             page.select_option("#f-light", "")
             assert stat("projects") == "500"
             page.screenshot(path=str(ARTIFACTS / "board.png"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -237,9 +238,14 @@ def unmet_prerequisites(conn: Connection, row: Any, ptype: PermitType, policy: P
             permit_t.c.project_id == row.project_id, permit_t.c.type.in_(ptype.prerequisites)
         )
     ).all()
+    return unmet_among(others, policy)
+
+
+def unmet_among(prerequisites: Iterable[tuple[str, str]], policy: Policy) -> list[str]:
+    """Of prerequisite permits given as (type, state), those neither granted nor void."""
     states = policy.lifecycle.states
     unmet = []
-    for type_, state in others:
+    for type_, state in prerequisites:
         spec = states.get(state)
         if spec is None or spec.phase == Phase.VOID or spec.granted:
             continue

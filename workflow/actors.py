@@ -19,11 +19,14 @@ MANAGE_ACTORS = frozenset({Role.ADMIN})
 SUPERVISE = frozenset({Role.ADMIN, Role.SUPERVISOR})
 
 
+_LOOKUP = sa.select(actor_t).where(actor_t.c.name == sa.bindparam("name"))  # built once
+
+
 def lookup(conn: Connection, name: str | None) -> Actor:
     """Return the actor called `name`, or refuse: every mutation runs as a known actor."""
     if not name:
         raise NotAllowed("no actor: pass --as NAME or set WORKFLOW_ACTOR")
-    row = conn.execute(sa.select(actor_t).where(actor_t.c.name == name)).first()
+    row = conn.execute(_LOOKUP, {"name": name}).first()
     if row is None:
         raise NotAllowed(f"unknown actor {name!r}: an admin adds it with `workflow actor add`")
     return Actor(name=row.name, role=Role(row.role), department=row.department)

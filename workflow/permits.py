@@ -50,12 +50,15 @@ def _select_permits():
     ).join(project_t, project_t.c.id == permit_t.c.project_id)
 
 
+_LOAD = _select_permits().where(
+    project_t.c.code == sa.bindparam("code"), permit_t.c.type == sa.bindparam("type")
+)  # built once: building a statement per call cost more than running it
+
+
 def load(conn: Connection, ref: str) -> sa.Row:
     """Return the permit row for `ref` (with project code and name), or raise NotFound."""
     code, type_ = split_ref(ref)
-    row = conn.execute(
-        _select_permits().where(project_t.c.code == code, permit_t.c.type == type_)
-    ).first()
+    row = conn.execute(_LOAD, {"code": code, "type": type_}).first()
     if row is None:
         exists = conn.execute(sa.select(project_t.c.id).where(project_t.c.code == code)).first()
         if exists is None:

@@ -12,6 +12,7 @@ pass after `a` up to the end of `b` are `ordinal(b) - ordinal(a)`.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -62,6 +63,8 @@ class Calendar:
         self._on = sorted(d for y in self.years.values() for d in y.workdays if d.weekday() >= 5)
         self._off_set = frozenset(self._off)
         self._on_set = frozenset(self._on)
+        # A calendar never changes: remember answers of the bisection (a due date per move).
+        self.workday_at = functools.lru_cache(maxsize=4096)(self.workday_at)
 
     def __repr__(self) -> str:
         years = f"{min(self.years)}-{max(self.years)}" if self.years else "none"

@@ -97,13 +97,19 @@ class ProjectCampaign(SQLModel, table=True):
     )
 
 
+SWEEP_INDEX = ("phase", "accepted_on", "suspended_since", "paused_days", "promised_days",
+               "extension_days", "warn_at", "light")
+
+
 class Permit(SQLModel, table=True):
     """One approval a project needs; every clock field is a cache of its events."""
 
     __tablename__ = "permit"
     __table_args__ = (
         sa.UniqueConstraint("project_id", "type", name="uq_permit_project_type"),
-        sa.Index("ix_permit_phase_due", "phase", "due_on"),
+        # Covers every column the sweep's light needs: the sweep and the light counts read this
+        # index only, never the wide rows (docs/performance.md).
+        sa.Index("ix_permit_sweep", *SWEEP_INDEX),
     )
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(sa_column=sa.Column(sa.ForeignKey("project.id"), nullable=False))

@@ -118,3 +118,68 @@ def open_lights(today_ordinal: int, table: sa.Table = permit_t):
         inner.c.id, inner.c.version, inner.c.light, inner.c.head_hash, inner.c.department,
         inner.c.project_id, inner.c[detail.name], inner.c.remaining, new_light,
     ), inner, new_light
+
+
+def _light_of_open(today_ordinal: int, table: sa.Table):
+    """(FROM clause, remaining, new light) of the open rows of `table` as of `today_ordinal`."""
+    acc = cal_t.alias("acc")
+    susp = cal_t.alias("susp")
+    remaining = acc.c.ordinal + limit_of(table) - sa.func.coalesce(susp.c.ordinal, today_ordinal)
+    source = table.join(acc, acc.c.day == started_on(table)).outerjoin(
+        susp, susp.c.day == pause_from(table)
+    )
+    return source, remaining, light_case(remaining, table.c.warn_at)
+
+
+def light_scan(today_ordinal: int, table: sa.Table = permit_t):
+    """SELECT one row: open rows per stored light, and the ids whose light changes as of the day.
+
+    One pass over the open rows (on SQLite over the covering index `ix_permit_sweep` only, for
+    permits), with no sort: the counts are filtered counts of the stored light (the caller
+    applies the changes to them) and the changed ids come back as one comma-separated string, so
+    a day with nothing to change costs a single scan (docs/performance.md).
+    """
+    source, _, new_light = _light_of_open(today_ordinal, table)
+
+    def count(light: str):  # FILTER: the cheapest conditional count on both databases
+        return sa.func.count().filter(table.c.light == light).label(light)
+
+    changed_id = sa.case((new_light != table.c.light, sa.cast(table.c.id, sa.String)))
+    return (
+        sa.select(
+            count("green"), count("yellow"), count("red"),
+            sa.func.aggregate_strings(changed_id, ",").label("ids"),
+        )
+        .select_from(source)
+        .where(table.c.phase.in_(OPEN))
+    )
+
+
+def changed_lights(today_ordinal: int, dialect: str, table: sa.Table = permit_t):
+    """SELECT id, version, light, head_hash, department, project_id, type (a problem:
+    category), remaining, new_light of the rows in :ids (a comma-separated string, as
+    `light_scan` returns it) whose light as of the day differs from the row, in id order.
+
+    The ids go in as one text parameter, unpacked by the database (json_each on SQLite, an array
+    on PostgreSQL): with thousands of bound parameters SQLite planned the join as a walk of the
+    open rows and took twenty times longer at 1M (docs/performance.md).
+    """
+    detail = table.c.type if "type" in table.c else table.c.category
+    source, remaining, new_light = _light_of_open(today_ordinal, table)
+    if dialect == "sqlite":
+        # No phase test here: SQLite would then walk the phase index instead of the primary
+        # key, and the ids come from `light_scan` in the same transaction's snapshot anyway.
+        where = [sa.text(f"{table.name}.id IN (SELECT value FROM json_each('[' || :ids || ']'))")]
+    else:
+        where = [sa.text(f"{table.name}.id = ANY(CAST(string_to_array(:ids, ',') AS integer[]))"),
+                 table.c.phase.in_(OPEN)]
+    return (
+        sa.select(
+            table.c.id, table.c.version, table.c.light, table.c.head_hash, table.c.department,
+            table.c.project_id, detail, remaining.label("remaining"),
+            new_light.label("new_light"),
+        )
+        .select_from(source)
+        .where(*where, new_light != table.c.light)
+        .order_by(table.c.id)
+    )

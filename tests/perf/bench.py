@@ -56,10 +56,12 @@ LEVEL_WEIGHTS = {"county": 50, "municipal": 35, "provincial": 13, "national": 2}
 IMPORT_ROWS = 100_000
 
 # Library functions built by other issues: the first candidate that imports is measured.
-REPORT_CANDIDATES = [("workflow.report", "completion"), ("workflow.reports", "completion"),
+REPORT_CANDIDATES = [("workflow.report.completion", "completion"),
+                     ("workflow.report", "completion"), ("workflow.reports", "completion"),
                      ("workflow.report", "completion_rates"),
                      ("workflow.reports", "completion_rates")]
-IMPORT_CANDIDATES = [("workflow.ledger", "import_ledger"), ("workflow.ledger", "import_csv"),
+IMPORT_CANDIDATES = [("workflow.report.ledger", "import_"), ("workflow.ledger", "import_ledger"),
+                     ("workflow.ledger", "import_csv"),
                      ("workflow.ledger", "import_file"), ("workflow.report", "import_ledger")]
 
 
@@ -662,12 +664,12 @@ def ledger_csv(path: Path, run: int, rows: int = IMPORT_ROWS) -> None:
                  "land_supply", "land_use_planning", "engineering_planning", "construction"]
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["project", "project_name", "district", "type", "level", "state",
-                    "accepted_on", "responsible"])
+        w.writerow(["project_code", "project_name", "district", "type", "level", "state",
+                    "responsible"])
         for i in range(rows):
             p = i // 10
             w.writerow([f"L{run}-{p:06d}", f"导入项目 {p}", DISTRICTS[p % len(DISTRICTS)],
-                        app_types[i % 10], "county", "draft", "", f"责任人{rng.randint(1, 99)}"])
+                        app_types[i % 10], "county", "draft", f"责任人{rng.randint(1, 99)}"])
 
 
 def step_import(args) -> dict:
@@ -699,7 +701,8 @@ def step_import_floor(args) -> dict:
     with app.db.connect(write=True) as conn:
         projects = {}
         for r in rows:
-            projects.setdefault(r["project"], (r["project"], r["project_name"], r["district"], ts))
+            projects.setdefault(r["project_code"],
+                                (r["project_code"], r["project_name"], r["district"], ts))
         conn.exec_driver_sql(
             "INSERT INTO project (code, name, district, created_at) VALUES (?, ?, ?, ?)"
             if app.db.is_sqlite else
@@ -712,7 +715,7 @@ def step_import_floor(args) -> dict:
             "INSERT INTO permit (project_id, type, department, level, responsible, state, phase,"
             " extension_days, paused_days, light, version, head_hash, created_at) VALUES ("
             + ", ".join([mark] * 13) + ")",
-            [(ids[r["project"]], r["type"], "drc", r["level"], r["responsible"], r["state"],
+            [(ids[r["project_code"]], r["type"], "drc", r["level"], r["responsible"], r["state"],
               "pending", 0, 0, "none", 0, "", ts) for r in rows])
     return {"s": time.perf_counter() - t0}
 

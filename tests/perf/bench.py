@@ -316,7 +316,7 @@ class PermitBuilder:
         if f.phase != Phase.RUNNING or self.light_on is None or self.light_on >= last_sweep:
             return
         cal, rule = self.g.cal, self.ptype.warning
-        clock = f.clock()
+        clock = f.clock(cal)
         current = read_clock(clock, cal, rule, self.light_on)
         due = cal.ordinal(current.due_on)
         light = current.light.value
@@ -601,6 +601,15 @@ def step_sweep(args) -> dict:
             "lights": result["lights"]}
 
 
+def step_sweep_core(args) -> dict:
+    """The sweep without its after-change hooks (notices): what the light recomputation costs."""
+    import workflow.notices  # noqa: F401  (registers its hook, which is then taken out)
+    from workflow import sweep as sweep_module
+
+    sweep_module.AFTER_CHANGES.clear()
+    return step_sweep(args)
+
+
 def step_sweep_floor(args) -> dict:
     import sqlalchemy as sa
 
@@ -769,7 +778,7 @@ def step_verify(args) -> dict:
 
 
 STEPS = {
-    "generate": step_generate, "sweep": step_sweep, "sweep_floor": step_sweep_floor,
+    "generate": step_generate, "sweep": step_sweep, "sweep_core": step_sweep_core, "sweep_floor": step_sweep_floor,
     "read_floor": step_read_floor, "report": step_report, "report_floor": step_report_floor,
     "import": step_import, "import_floor": step_import_floor, "moves": step_moves,
     "verify": step_verify, "upgrade": step_upgrade,
@@ -872,10 +881,11 @@ def run_bench(args) -> dict:
     groups = set(args.steps.split(","))
     out["skipped"] = sorted({"sweep", "report", "import", "moves", "cli"} - groups)
     none: list[dict] = []
-    sweeps = sweep_floor = reruns = read_floor = report = report_floor = none
+    sweeps = sweep_core = sweep_floor = reruns = read_floor = report = report_floor = none
     imports = import_floor = moves = none
     if "sweep" in groups:
         sweep_floor = runs("sweep_floor", restore=True)
+        sweep_core = runs("sweep_core", restore=True)
         sweeps = runs("sweep", restore=True)
         out["sweep_changed"] = sweeps[-1]["changed"]
         out["open"] = sweeps[-1]["open"]
@@ -898,6 +908,7 @@ def run_bench(args) -> dict:
 
     out.update({
         "sweep_s": median(r["s"] for r in sweeps),
+        "sweep_core_s": median(r["s"] for r in sweep_core),
         "sweep_floor_s": median(r["s"] for r in sweep_floor),
         "rerun_s": median(r["s"] for r in reruns),
         "rerun_floor_s": median(r["s"] for r in read_floor),
@@ -908,7 +919,7 @@ def run_bench(args) -> dict:
         "moves_per_s": median(r["moves_per_s"] for r in moves),
         # CPU of the client process (all the work on SQLite; not the server's on PostgreSQL)
         "cpu_s": {name: median(r["cpu_s"] for r in rs) for name, rs in (
-            ("sweep", sweeps), ("sweep_floor", sweep_floor), ("rerun", reruns),
+            ("sweep", sweeps), ("sweep_core", sweep_core), ("sweep_floor", sweep_floor), ("rerun", reruns),
             ("rerun_floor", read_floor), ("report_floor", report_floor),
             ("import_floor", import_floor), ("moves", moves)) if rs},
     })
@@ -925,6 +936,7 @@ def run_bench(args) -> dict:
     out["load_avg_end"] = os.getloadavg()[0]
     out["ratios"] = {
         "sweep/update_floor": ratio(out["sweep_s"], out["sweep_floor_s"]),
+        "sweep_core/update_floor": ratio(out["sweep_core_s"], out["sweep_floor_s"]),
         "rerun/read_floor": ratio(out["rerun_s"], out["rerun_floor_s"]),
         "report/group_by": ratio(out["report_s"], out["report_floor_s"]),
         "import/executemany": ratio(out["import_s"], out["import_floor_s"]),
@@ -979,6 +991,8 @@ def print_table(out: dict) -> None:
     r = out["ratios"]
     rows = [
         ("first sweep", "sweep_s", "sweep_floor_s", "sweep/update_floor", "bare UPDATE", "sweep"),
+        ("  without notice hook", "sweep_core_s", "sweep_floor_s", "sweep_core/update_floor",
+         "bare UPDATE", "sweep"),
         ("re-run (no change)", "rerun_s", "rerun_floor_s", "rerun/read_floor", "bare SELECT",
          "sweep"),
         ("completion report", "report_s", "report_floor_s", "report/group_by", "GROUP BY",

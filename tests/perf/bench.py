@@ -778,7 +778,8 @@ def step_verify(args) -> dict:
 
 
 STEPS = {
-    "generate": step_generate, "sweep": step_sweep, "sweep_core": step_sweep_core, "sweep_floor": step_sweep_floor,
+    "generate": step_generate, "sweep": step_sweep, "sweep_core": step_sweep_core,
+    "sweep_floor": step_sweep_floor,
     "read_floor": step_read_floor, "report": step_report, "report_floor": step_report_floor,
     "import": step_import, "import_floor": step_import_floor, "moves": step_moves,
     "verify": step_verify, "upgrade": step_upgrade,
@@ -919,7 +920,8 @@ def run_bench(args) -> dict:
         "moves_per_s": median(r["moves_per_s"] for r in moves),
         # CPU of the client process (all the work on SQLite; not the server's on PostgreSQL)
         "cpu_s": {name: median(r["cpu_s"] for r in rs) for name, rs in (
-            ("sweep", sweeps), ("sweep_core", sweep_core), ("sweep_floor", sweep_floor), ("rerun", reruns),
+            ("sweep", sweeps), ("sweep_core", sweep_core), ("sweep_floor", sweep_floor),
+            ("rerun", reruns),
             ("rerun_floor", read_floor), ("report_floor", report_floor),
             ("import_floor", import_floor), ("moves", moves)) if rs},
     })

@@ -887,11 +887,11 @@ def run_bench(args) -> dict:
     if "sweep" in groups:
         sweep_floor = runs("sweep_floor", restore=True)
         sweep_core = runs("sweep_core", restore=True)
-        sweeps = runs("sweep", restore=True)
-        out["sweep_changed"] = sweeps[-1]["changed"]
-        out["open"] = sweeps[-1]["open"]
+        sweeps = none if args.no_hooks else runs("sweep", restore=True)
+        out["sweep_changed"] = sweep_core[-1]["changed"]
+        out["open"] = sweep_core[-1]["open"]
         # the work copy now holds the swept state: a re-run the same day changes nothing
-        reruns = runs("sweep", restore=False)
+        reruns = runs("sweep_core" if args.no_hooks else "sweep", restore=False)
         assert all(r["changed"] == 0 for r in reruns), "a re-run changed lights"
         read_floor = runs("read_floor", restore=False)
     elif groups & {"report", "import"}:
@@ -1043,6 +1043,8 @@ def main(argv=None) -> None:
     p.add_argument("--generate-only", action="store_true", help="Only build the template.")
     p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "workflow-bench"))
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-hooks", action="store_true",
+                   help="Measure the sweep without its notice hook only (the re-run too).")
     p.add_argument("--steps", default="sweep,report,import,moves,cli",
                    help="Comma-separated groups to run (default all).")
     p.add_argument("--child", choices=sorted(STEPS), help=argparse.SUPPRESS)

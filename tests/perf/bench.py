@@ -532,14 +532,24 @@ def _flush(writer, projects, permit_rows, event_rows):
 OPEN_SQL = "('paused', 'running')"
 
 
+# The clock of an open permit in SQL, as workflow.store.queries has it: remaining =
+# ordinal(accepted_on) + paused + promised + extension - ordinal(E), E the day or, while
+# suspended, the later of the day before the suspension and the acceptance day.
+PAUSE_FROM = ("CASE WHEN p.suspended_since - 1 < p.accepted_on THEN p.accepted_on "
+              "ELSE p.suspended_since - 1 END")
+OPEN_JOIN = ("FROM permit p JOIN calendar_day acc ON acc.day = p.accepted_on "
+             f"LEFT JOIN calendar_day susp ON susp.day = {PAUSE_FROM} ")
+
+
+def remaining_sql(today_ordinal: int) -> str:
+    return ("acc.ordinal + p.paused_days + p.promised_days + p.extension_days - "
+            f"coalesce(susp.ordinal, {today_ordinal})")
+
+
 def read_floor_sql(today_ordinal: int) -> str:
     """Read the open permits joined to the calendar and compute remaining days; return nothing."""
-    return (
-        "SELECT count(*), sum(due.ordinal - coalesce(susp.ordinal, {t})) FROM permit p "
-        "JOIN calendar_day due ON due.day = p.due_on "
-        "LEFT JOIN calendar_day susp ON susp.day = p.suspended_since - 1 "
-        f"WHERE p.phase IN {OPEN_SQL}"
-    ).format(t=today_ordinal)
+    return (f"SELECT count(*), sum({remaining_sql(today_ordinal)}) {OPEN_JOIN}"
+            f"WHERE p.phase IN {OPEN_SQL}")
 
 
 def update_floor_sql(today_ordinal: int, day: int) -> str:
@@ -551,9 +561,7 @@ def update_floor_sql(today_ordinal: int, day: int) -> str:
     return (
         f"UPDATE permit SET light = c.new_light, light_on = {day} FROM ("
         f"SELECT id, light AS old, {new_light} AS new_light FROM ("
-        f"SELECT p.id, p.light, p.warn_at, due.ordinal - coalesce(susp.ordinal, {today_ordinal})"
-        " AS r FROM permit p JOIN calendar_day due ON due.day = p.due_on "
-        "LEFT JOIN calendar_day susp ON susp.day = p.suspended_since - 1 "
+        f"SELECT p.id, p.light, p.warn_at, {remaining_sql(today_ordinal)} AS r {OPEN_JOIN}"
         f"WHERE p.phase IN {OPEN_SQL}) o) c WHERE permit.id = c.id AND c.new_light <> c.old"
     )
 

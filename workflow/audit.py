@@ -60,7 +60,8 @@ def check_chain(version: int, head_hash: str, events: list[Any]) -> tuple[int | 
     for e in events:
         if e.seq != expected:
             missing = expected if e.seq == expected + 1 else f"{expected}-{e.seq - 1}"
-            return expected, f"event {missing} removed (the log jumps from {expected - 1} to {e.seq})"
+            jump = f"the log jumps from {expected - 1} to {e.seq}"
+            return expected, f"event {missing} removed ({jump})"
         if _hash_of(e) != e.hash:
             return e.seq, f"event {e.seq} altered (its content does not match its hash)"
         if e.prev_hash != prev:
@@ -135,7 +136,7 @@ def verify(app: App) -> dict[str, Any]:
             close(current, chain)
         for permit_id in heads.keys() - seen:
             close(permit_id, [])
-        for permit_id, (ref, version, head_hash) in sorted(heads.items()):
+        for permit_id, (_ref, version, head_hash) in sorted(heads.items()):
             digest.update(f"{permit_id}:{version}:{head_hash}\n".encode())
     broken.sort(key=lambda b: b.permit_id)
     return {

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from workflow import actors
 from workflow.app import App
 from workflow.domain.calendar import day_number
 from workflow.errors import BadData
@@ -28,6 +29,9 @@ from workflow.store.models import SweepRun, utcnow
 from workflow.store.queries import OPEN, PERMITS, PROBLEMS, TRACKED, Clocked, cal_t, open_lights
 
 SWEEP_ACTOR = "sweep"
+# A person who runs the sweep must be known and may not be read-only or one department: the
+# sweep writes to every department's permits. Without --as it runs as the scheduler ("sweep").
+SWEEP_ROLES = frozenset({actors.Role.ADMIN, actors.Role.SUPERVISOR})
 sweep_t = SweepRun.__table__
 
 # Hooks run inside the sweep's transaction with (app, conn, day, changes), on every sweep that
@@ -55,8 +59,11 @@ def sweep(
     import workflow.notices  # noqa: F401  (registers the notice hook)
 
     day = day or app.today()
+    person = None if actor else app.settings.actor
     actor = actor or app.settings.actor or SWEEP_ACTOR
     with app.db.connect(write=not dry_run) as conn:
+        if person and not dry_run:
+            actors.require(actors.lookup(conn, person), SWEEP_ROLES, "run the sweep")
         if not is_current(conn, app.calendar):
             from workflow.rebuild import apply_calendar
 

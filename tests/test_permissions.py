@@ -93,7 +93,8 @@ def test_who_may_change_what(command, template, tmp_path):
     outcome = {}
     # refusals first: each must change nothing, so the allowed ones all start from the same ledger
     before = dump(url)
-    for (kind, name), may in sorted(zip(ACTORS.items(), allowed, strict=True), key=lambda x: x[1] == Y):
+    cells = sorted(zip(ACTORS.items(), allowed, strict=True), key=lambda cell: cell[1] == Y)
+    for (kind, name), may in cells:
         result = run(*argv(SLUG[name], template), actor=name)
         assert result.exit_code in (0, 1), (kind, result.output)
         outcome[kind] = Y if result.exit_code == 0 else N

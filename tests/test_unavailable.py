@@ -100,7 +100,8 @@ def test_a_connection_lost_mid_sweep_writes_nothing_and_the_next_run_succeeds(ap
     finally:
         sweep.AFTER_CHANGES.remove(drop_connection)
     assert result.exit_code == 1, result.output
-    assert result.output.startswith("Error: database unavailable") and "Traceback" not in result.output
+    assert result.output.startswith("Error: database unavailable")
+    assert "Traceback" not in result.output
     assert result.output.count("\n") == 1
     assert dump(app.settings.db_url) == before
     assert run("sweep", actor=None).exit_code == 0

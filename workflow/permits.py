@@ -23,6 +23,7 @@ from workflow.store.models import Project, utcnow
 
 project_t = Project.__table__
 ADD_PERMIT = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DEPARTMENT})
+CONFLICT_RETRIES = 3  # re-reads of a permit that moved under a move without expect_version
 
 
 def check_in_calendar(day: date, what: str) -> None:
@@ -267,7 +268,30 @@ def advance(
 
     `on` may not lie in the future nor before the permit's previous move. With
     `expect_version`, the move is refused as a conflict if the permit moved since it was read.
+    Without it, a permit that moved between this move's own read and write (a sweep, another
+    writer: PostgreSQL reads do not lock) is read again and the move decided again.
     """
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            return _advance_once(app, ref, event, on=on, reason=reason, days=days,
+                                 expect_version=expect_version)
+        except Conflict:
+            if expect_version is not None or attempt == CONFLICT_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _advance_once(
+    app: App,
+    ref: str,
+    event: str,
+    *,
+    on: date | None = None,
+    reason: str | None = None,
+    days: int | None = None,
+    expect_version: int | None = None,
+) -> dict:
+    """One attempt of `advance` in one transaction."""
     policy, cal = app.policy, app.calendar
     today = app.today()
     on = on or today

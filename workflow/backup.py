@@ -65,12 +65,15 @@ def _copy(src: sqlite3.Connection, dest_path: Path) -> None:
 
 def _target(file: Path, force: bool) -> Path:
     file = Path(file)
-    if file.is_dir():
-        raise BadData(f"{file}: is a directory")
-    if not file.parent.is_dir():
-        raise BadData(f"{file}: no directory {file.parent}")
-    if file.exists() and not force:
-        raise BadData(f"{file} exists: pass --force to overwrite it")
+    try:
+        if file.is_dir():
+            raise BadData(f"{file}: is a directory")
+        if not file.parent.is_dir():
+            raise BadData(f"{file}: no directory {file.parent}")
+        if file.exists() and not force:
+            raise BadData(f"{file} exists: pass --force to overwrite it")
+    except OSError as e:  # a name too long, no permission
+        raise BadData(f"{file}: {e.strerror}") from None
     return file
 
 
@@ -109,8 +112,11 @@ def restore(app: App, file: Path) -> dict[str, Any]:
     """
     path = _sqlite_path(app)
     file = Path(file)
-    if not file.is_file():
-        raise BadData(f"{file}: no such file")
+    try:
+        if not file.is_file():
+            raise BadData(f"{file}: no such file")
+    except OSError as e:
+        raise BadData(f"{file}: {e.strerror}") from None
     try:
         _check_copy(file)
         counts = _counts(file)

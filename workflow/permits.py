@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from workflow import actors
-from workflow.app import App
+from workflow.app import App, check_text
 from workflow.domain.calendar import Calendar, day_number
 from workflow.domain.clock import ClockFacts, ClockReading, Light, Phase, read_clock
 from workflow.domain.lifecycle import ClockEffect, MoveRequest, Role
@@ -23,6 +23,7 @@ from workflow.store.models import Project, utcnow
 
 project_t = Project.__table__
 ADD_PERMIT = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DEPARTMENT})
+MAX_DAYS = 1000  # working days, about four years: a longer promised limit is a typo
 CONFLICT_RETRIES = 3  # re-reads of a permit that moved under a move without expect_version
 
 
@@ -192,8 +193,9 @@ def add(
             f"permit type {type_code} has no promised limit at level {level} "
             f"(levels: {', '.join(ptype.promised_days)}); pass --promised-days"
         )
-    if promised_days is not None and promised_days < 1:
-        raise BadData("--promised-days must be a positive integer")
+    if promised_days is not None and not 1 <= promised_days <= MAX_DAYS:
+        raise BadData(f"--promised-days must be a positive integer up to {MAX_DAYS}")
+    check_text(responsible, 100, "--responsible")
     today = app.today()
     with app.db.connect(write=True) as conn:
         actor = actors.lookup(conn, app.settings.actor)

@@ -30,6 +30,10 @@ class WorkflowGroup(click.Group):
         except WorkflowError as e:
             click.echo(f"Error: {e}", err=True)
             sys.exit(1)
+        except OSError as e:  # the environment (disk full, permissions), not the input
+            where = f": {e.filename}" if e.filename else ""
+            click.echo(f"Error: {e.strerror or e}{where}", err=True)
+            sys.exit(1)
         except Exception as e:  # database driver errors: one line, never a traceback with a DSN
             message = database_error(e)
             if message is None:

@@ -37,7 +37,7 @@ def placeholder(param: click.Parameter, folder: Path) -> str:
         path.write_text(CALENDAR_FILE, encoding="utf-8")
         return str(path)
     if t in (click.INT, click.FLOAT):
-        return "1"
+        return PLACEHOLDER.get(param.name, "1")
     if t.name == "YYYY-MM-DD":
         return "2026-11-20"
     return PLACEHOLDER.get(param.name, "x")

@@ -83,3 +83,36 @@ def test_postgres_backup_points_to_pg_dump(app, run, tmp_path):
     result = run("backup", tmp_path / "x.db")
     assert result.exit_code == 1
     assert "pg_dump" in result.output and "Traceback" not in result.output
+
+
+def test_the_documented_postgres_procedure_reproduces_the_ledger(app, tmp_path):
+    """pg_dump -Fc, then pg_restore into an empty database (docs/reliability.md)."""
+    import shutil
+    import subprocess
+
+    import sqlalchemy as sa
+
+    from tests.conftest import PG_URL, _fresh_pg_database
+
+    if app.db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    if not (shutil.which("pg_dump") and shutil.which("pg_restore")):
+        pytest.skip("pg_dump and pg_restore are not installed")
+    ledger(app)
+    libpq = lambda url: url.replace("postgresql+psycopg://", "postgresql://")  # noqa: E731
+    archive = tmp_path / "workflow.dump"
+    subprocess.run(["pg_dump", "-Fc", "-f", str(archive), libpq(app.settings.db_url)],
+                   check=True, timeout=120)
+    target, drop = _fresh_pg_database(PG_URL)
+    try:
+        subprocess.run(["pg_restore", "--no-owner", "-d", libpq(target), str(archive)],
+                       check=True, timeout=120)
+        assert dump(target) == dump(app.settings.db_url)
+        restored = make_app(target)
+        assert verify(restored)["ok"]
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+            with restored.db.connect(write=True) as conn:
+                conn.exec_driver_sql("DELETE FROM permit_event")
+        restored.db.dispose()
+    finally:
+        drop()

@@ -21,8 +21,8 @@ from workflow.errors import BadData
 
 BACKUP_ROLES = frozenset({actors.Role.ADMIN})
 PG_HINT = (
-    "backup of a PostgreSQL database: use pg_dump, e.g. `pg_dump -Fc -f workflow.dump DBNAME`, "
-    "and pg_restore into an empty database (see docs/reliability.md)"
+    "on PostgreSQL back up with the server's tools: `pg_dump -Fc -f workflow.dump DBNAME`, "
+    "and `pg_restore -d NEWDB workflow.dump` into an empty database (see docs/reliability.md)"
 )
 
 

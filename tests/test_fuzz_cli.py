@@ -2,7 +2,8 @@
 random arguments, options, actors and files. The exit status is always 0, 1 or 2, there is never
 a traceback, and a refused command leaves the database exactly as it was.
 
-WORKFLOW_FUZZ_EXAMPLES sets the number of invocations (default 300)."""
+WORKFLOW_FUZZ_EXAMPLES sets the number of invocations on SQLite (default 300; a third of it on
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.cli_tree import CALENDAR_FILE, leaf_commands
-from tests.conftest import make_app
+from tests.conftest import BACKENDS, PG_URL, _fresh_pg_database, make_app
 from tests.helpers import permit, project, setup_departments
 from workflow.cli import cli
 
@@ -45,10 +46,7 @@ FILES = {
 }
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("fuzz")
-    app = make_app(f"sqlite:///{folder / 'seed.db'}", today=date(2026, 11, 20))
+def seed(app) -> None:
     from workflow.setup import init
 
     init(app)
@@ -60,10 +58,30 @@ def seeded(tmp_path_factory) -> Path:
     permit(app, "P1", "approval", ("accept", date(2026, 10, 8)),
            ("suspend", date(2026, 10, 9), {"reason": "补正"}))
     app.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> Path:
+    """A folder with input files and a seeded SQLite ledger to copy."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    seed(make_app(f"sqlite:///{folder / 'seed.db'}", today=date(2026, 11, 20)))
     for name, data in FILES.items():
         (folder / name).write_bytes(data)
     (folder / "a-directory").mkdir()
     return folder
+
+
+@pytest.fixture(params=BACKENDS)
+def ledger_url(request, seeded, tmp_path):
+    """A seeded ledger: a copy of the SQLite seed, or a freshly seeded PostgreSQL database."""
+    if request.param == "sqlite":
+        shutil.copy(seeded / "seed.db", tmp_path / "fuzz.db")
+        yield f"sqlite:///{tmp_path / 'fuzz.db'}"
+    else:
+        url, drop = _fresh_pg_database(PG_URL)
+        seed(make_app(url, today=date(2026, 11, 20)))
+        yield url
+        drop()
 
 
 def fingerprint(url: str) -> list:
@@ -73,7 +91,9 @@ def fingerprint(url: str) -> list:
     with engine.connect() as conn:
         for table in sorted(sa.inspect(conn).get_table_names()):
             if table == "calendar_day":
-                query = "SELECT count(*), sum(ordinal * day), sum(is_workday), sum(covered) FROM"
+                query = ("SELECT count(*), sum(ordinal * day),"
+                         " sum(CASE WHEN is_workday THEN day END),"
+                         " sum(CASE WHEN covered THEN day END) FROM")
                 out.append((table, conn.exec_driver_sql(f"{query} calendar_day").all()))
             else:
                 rows = conn.exec_driver_sql(f'SELECT * FROM "{table}"').all()
@@ -118,17 +138,17 @@ def invocations(draw, folder: Path):
 
 
 @pytest.mark.slow
-def test_random_input_never_crashes_and_refusals_change_nothing(seeded, tmp_path, monkeypatch):
-    db = tmp_path / "fuzz.db"
-    shutil.copy(seeded / "seed.db", db)
-    url = f"sqlite:///{db}"
+def test_random_input_never_crashes_and_refusals_change_nothing(seeded, ledger_url, tmp_path,
+                                                                monkeypatch):
+    url = ledger_url
+    examples = EXAMPLES if url.startswith("sqlite") else max(EXAMPLES // 3, 1)
     monkeypatch.chdir(tmp_path)  # relative paths (backup targets) land in tmp_path
     runner = CliRunner()
     env = {"WORKFLOW_DB": None, "WORKFLOW_ACTOR": None, "WORKFLOW_TODAY": None,
            "WORKFLOW_POLICIES": None}
     state = {"before": fingerprint(url), "tried": 0, "by_status": {}}
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+    @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(invocations(seeded))
     def check(invocation):
@@ -147,5 +167,5 @@ def test_random_input_never_crashes_and_refusals_change_nothing(seeded, tmp_path
         state["before"] = after
 
     check()
-    print(f"\nfuzz: {state['tried']} invocations over {len(COMMANDS)} commands, "
-          f"exit statuses {dict(sorted(state['by_status'].items()))}")
+    print(f"\nfuzz ({url.split(':')[0]}): {state['tried']} invocations over "
+          f"{len(COMMANDS)} commands, exit statuses {dict(sorted(state['by_status'].items()))}")

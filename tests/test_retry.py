@@ -33,11 +33,11 @@ def sweep_in_between(app, monkeypatch):
     real = workflow.permits.write_permit
     calls = []
 
-    def racing(conn, permit_id, version, values, event):
+    def racing(conn, permit_id, version, *args, **kwargs):
         calls.append(version)
         if len(calls) == 1:
             assert sweep(make_app(app.settings.db_url, actor=None), day=DAY)["changed"] == 1
-        return real(conn, permit_id, version, values, event)
+        return real(conn, permit_id, version, *args, **kwargs)
 
     monkeypatch.setattr(workflow.permits, "write_permit", racing)
     return calls

@@ -137,14 +137,19 @@ def populate(app, n: int, *, first: date = date(2026, 9, 1)) -> None:
 
 
 SWEEP_CHILD = """
+import os
 import sys
+import time
 from workflow import sweep
 from workflow.cli import main
 
 def mark(app, conn, day, changed):
-    # the light changes are written and not yet committed: the parent may kill now
+    # the light changes are written and not yet committed: the parent may kill now, and with
+    # HOLD_AFTER_WRITE the transaction stays open until it does
     sys.stdout.write("written\\n")
     sys.stdout.flush()
+    if os.environ.get("HOLD_AFTER_WRITE"):
+        time.sleep(600)
     return {}
 
 sweep.AFTER_CHANGES.append(mark)

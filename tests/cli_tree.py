@@ -17,13 +17,18 @@ CALENDAR_FILE = (
 )
 
 
-def leaf_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()):
+# Commands that run until stopped (a daemon): tests that invoke every command leave them out.
+LONG_RUNNING = {("scheduler", "start")}
+
+
+def leaf_commands(group: click.Group = cli, prefix: tuple[str, ...] = (), *,
+                  long_running: bool = False):
     """Yield (path, command) for every command that runs something, depth first."""
     for name in sorted(group.commands):
         cmd = group.commands[name]
         if isinstance(cmd, click.Group):
-            yield from leaf_commands(cmd, prefix + (name,))
-        else:
+            yield from leaf_commands(cmd, prefix + (name,), long_running=long_running)
+        elif long_running or prefix + (name,) not in LONG_RUNNING:
             yield prefix + (name,), cmd
 
 
@@ -43,12 +48,21 @@ def placeholder(param: click.Parameter, folder: Path) -> str:
     return PLACEHOLDER.get(param.name, "x")
 
 
+LEDGER_CSV = "项目代码,项目名称,事项代码,状态代码\nP1,Ring road,eia,draft\n"
+# Files a command reads or writes, by command: the kind its suffix says it takes.
+FILES = {("board",): "board.html", ("ledger", "export"): "ledger.csv",
+         ("ledger", "import"): "ledger-in.csv", ("report", "weekly"): "weekly.md"}
+
+
 def minimal_argv(path: tuple[str, ...], cmd: click.Command, folder: Path) -> list[str]:
     """The command with every required argument and option filled in."""
     argv = list(path)
+    (folder / "ledger-in.csv").write_text(LEDGER_CSV, encoding="utf-8")
     for p in cmd.params:
+        value = (str(folder / FILES[path]) if path in FILES and isinstance(p.type, click.Path)
+                 else None)
         if isinstance(p, click.Argument) and p.required:
-            argv.append(placeholder(p, folder))
-        elif isinstance(p, click.Option) and p.required:
-            argv += [p.opts[0], placeholder(p, folder)]
+            argv.append(value or placeholder(p, folder))
+        elif isinstance(p, click.Option) and (p.required or value):
+            argv += [p.opts[0], value or placeholder(p, folder)]
     return argv

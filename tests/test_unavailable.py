@@ -16,7 +16,7 @@ SECRET = "s3cret-pw"
 NO_DATABASE = {("policy", "check"), ("policy", "show")}
 # Commands that refuse a PostgreSQL URL before connecting (they point to pg_dump instead).
 SQLITE_ONLY = {("backup",), ("restore",)}
-COMMANDS = list(leaf_commands())
+COMMANDS = list(leaf_commands(long_running=True))  # a daemon too: it must fail at once
 
 
 def unreachable_urls() -> list[tuple[str, str]]:

@@ -117,3 +117,37 @@ def permissions_table() -> str:
 def test_docs_show_the_table_the_test_checks():
     text = (Path(__file__).parent.parent / "docs" / "permissions.md").read_text(encoding="utf-8")
     assert permissions_table() in text, "docs/permissions.md is stale:\n" + permissions_table()
+
+
+# Commands that may write without a person's rights: they run as the system (the scheduler's
+# jobs: sweep, delivery), or create what has no actors yet (init, restore into an empty file).
+SYSTEM_WRITES = {("init",), ("sweep",), ("scheduler", "run"), ("notice", "deliver"),
+                 ("restore",)}
+
+
+@pytest.mark.parametrize("actor", ["reader", None])
+def test_without_rights_no_command_changes_anything(actor, template, tmp_path):
+    """Every command of the CLI (walked, so later commands too), run by a viewer or with no
+    actor, leaves the ledger unchanged, except the system's own jobs. (Run as admin, the same
+    invocations acknowledge and close a notice, move a permit and import a ledger row.)"""
+    from tests.cli_tree import leaf_commands, minimal_argv
+    from workflow.sweep import sweep
+
+    db = tmp_path / "workflow.db"
+    shutil.copy(template / "template.db", db)
+    url = f"sqlite:///{db}"
+    sweep(make_app(url, actor=None))  # red permits: notices to acknowledge, close, redeliver
+    run = Runner(url, today=date(2026, 11, 20))
+    before = dump(url)
+    wrote = []
+    for path, cmd in leaf_commands():
+        argv = minimal_argv(path, cmd, tmp_path)
+        if path[0] == "notice" and len(argv) > 2:
+            argv[2] = "1"  # the sweep's first notice
+        result = run(*argv, actor=actor)
+        assert result.exit_code in (0, 1, 2), (argv, result.output)
+        after = dump(url)
+        if after != before and path not in SYSTEM_WRITES:
+            wrote.append(f"{' '.join(argv)} (exit {result.exit_code})")
+        before = after
+    assert not wrote, f"{actor} changed the ledger with: {wrote}"

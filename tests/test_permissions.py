@@ -52,7 +52,7 @@ TABLE: dict[str, tuple] = {
                                 (Y, N, Y, Y, N, N, N)),
     "calendar load": (lambda s, f: ["calendar", "load", f / "cn-2030.yaml"],
                       (N, N, N, Y, N, N, N)),
-    "sweep": (lambda s, f: ["sweep", "--today", "2026-11-20"], (N, N, Y, Y, N, N, Y)),
+    "sweep": (lambda s, f: ["sweep", "--today", "2026-11-20"], (Y, Y, Y, Y, N, N, Y)),
     "rebuild": (lambda s, f: ["rebuild"], (N, N, N, Y, N, N, N)),
     "backup": (lambda s, f: ["backup", f / f"backup-{s}.db"], (N, N, N, Y, N, N, N)),
 }

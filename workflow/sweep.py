@@ -29,9 +29,10 @@ from workflow.store.models import SweepRun, utcnow
 from workflow.store.queries import OPEN, PERMITS, PROBLEMS, TRACKED, Clocked, cal_t, open_lights
 
 SWEEP_ACTOR = "sweep"
-# A person who runs the sweep must be known and may not be read-only or one department: the
-# sweep writes to every department's permits. Without --as it runs as the scheduler ("sweep").
-SWEEP_ROLES = frozenset({actors.Role.ADMIN, actors.Role.SUPERVISOR})
+# A person who runs the sweep must be a known actor who may write (not a viewer): its events
+# carry that name. The sweep's writes follow from the day and the log alone, so any writing role
+# may trigger it. Without --as it runs as the scheduler ("sweep").
+SWEEP_ROLES = frozenset({actors.Role.ADMIN, actors.Role.SUPERVISOR, actors.Role.DEPARTMENT})
 sweep_t = SweepRun.__table__
 
 # Hooks run inside the sweep's transaction with (app, conn, day, changes), on every sweep that

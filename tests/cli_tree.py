@@ -51,7 +51,9 @@ def placeholder(param: click.Parameter, folder: Path) -> str:
 LEDGER_CSV = "项目代码,项目名称,事项代码,状态代码\nP1,Ring road,eia,draft\n"
 # Files a command reads or writes, by command: the kind its suffix says it takes.
 FILES = {("board",): "board.html", ("ledger", "export"): "ledger.csv",
-         ("ledger", "import"): "ledger-in.csv", ("report", "weekly"): "weekly.md"}
+         ("ledger", "import"): "ledger-in.csv", ("report", "weekly"): "weekly.md",
+         ("report", "agenda"): "agenda.md", ("report", "problems"): "problems.md",
+         ("report", "summary"): "summary.md"}
 
 
 def minimal_argv(path: tuple[str, ...], cmd: click.Command, folder: Path) -> list[str]:

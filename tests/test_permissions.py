@@ -50,6 +50,8 @@ TABLE: dict[str, tuple] = {
                               (Y, N, N, Y, N, N, N)),
     "permit advance withdraw": (lambda s, f: _move(s, "accepted", "withdraw", "--reason", "r"),
                                 (Y, N, Y, Y, N, N, N)),
+    "permit advance waive": (lambda s, f: _move(s, "draft", "waive", "--reason", "r"),
+                             (N, N, Y, Y, N, N, N)),
     "calendar load": (lambda s, f: ["calendar", "load", f / "cn-2030.yaml"],
                       (N, N, N, Y, N, N, N)),
     "sweep": (lambda s, f: ["sweep", "--today", "2026-11-20"], (Y, Y, Y, Y, N, N, Y)),

@@ -18,7 +18,8 @@ CALENDAR_FILE = (
 
 
 # Commands that run until stopped (a daemon): tests that invoke every command leave them out.
-LONG_RUNNING = {("scheduler", "start")}
+# `demo` builds a whole ledger (minutes for a large one).
+LONG_RUNNING = {("scheduler", "start"), ("demo",)}
 
 
 def leaf_commands(group: click.Group = cli, prefix: tuple[str, ...] = (), *,

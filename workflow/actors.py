@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from workflow.app import App
+from workflow.app import App, check_text
 from workflow.domain.lifecycle import Actor, Role, check_actor
 from workflow.errors import BadData, NotAllowed, NotFound
 from workflow.store.models import Actor as ActorRow
@@ -43,6 +43,7 @@ def add(app: App, name: str, role: str, department: str | None = None) -> dict:
     name = name.strip()
     if not name:
         raise BadData("actor name must not be empty")
+    check_text(name, 100, "actor name")
     try:
         role_ = Role(role)
     except ValueError:

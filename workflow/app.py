@@ -24,12 +24,26 @@ if TYPE_CHECKING:
 DEFAULT_DB = "sqlite:///workflow.db"
 
 
+# Dates outside these years are typos (a permit in year 1 or 9999), and date arithmetic near
+# Python's own limits overflows: refuse them where input enters.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
 def parse_date(text: str, what: str = "date") -> date:
-    """Parse YYYY-MM-DD or raise BadData naming `what`."""
+    """Parse YYYY-MM-DD (years FIRST_YEAR to LAST_YEAR) or raise BadData naming `what`."""
     try:
-        return date.fromisoformat(text.strip())
+        value = date.fromisoformat(text.strip())
     except (ValueError, AttributeError):
         raise BadData(f"{what}: {text!r} is not a date (YYYY-MM-DD)") from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise BadData(f"{what}: {value} is outside the years {FIRST_YEAR}-{LAST_YEAR}")
+    return value
+
+
+def check_text(value: str | None, limit: int, what: str) -> None:
+    """Refuse text longer than its column holds (PostgreSQL would refuse it, SQLite would not)."""
+    if value is not None and len(value) > limit:
+        raise BadData(f"{what} is too long ({len(value)} characters; at most {limit})")
 
 
 @dataclass(frozen=True, kw_only=True)

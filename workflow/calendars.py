@@ -7,15 +7,18 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from workflow import actors
-from workflow.app import App
+from workflow.app import FIRST_YEAR, LAST_YEAR, App
 from workflow.errors import BadData
 from workflow.domain.calendar import years_from_json
 from workflow.store.calendar_table import get_meta, set_meta
 
 CHECK_AHEAD_DAYS = 60
+MAX_DAYS = 1000  # working days, about four years: a longer limit is a typo
 
 
 def show_year(app: App, year: int) -> dict:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise BadData(f"year {year} is outside {FIRST_YEAR}-{LAST_YEAR}")
     cal = app.calendar
     sched = cal.years.get(year)
     return {
@@ -35,10 +38,13 @@ def show_year(app: App, year: int) -> dict:
 
 def due(app: App, start: date, days: int) -> dict:
     """The due date of a limit of `days` working days accepted on `start`."""
-    if days < 1:
-        raise BadData("DAYS must be a positive integer")
+    if not 1 <= days <= MAX_DAYS:
+        raise BadData(f"DAYS must be a positive integer up to {MAX_DAYS}")
     cal = app.calendar
-    due_on = cal.add_workdays(start, days)
+    try:
+        due_on = cal.add_workdays(start, days)
+    except (OverflowError, ValueError):  # a start near the end of Python's dates
+        raise BadData(f"{start} + {days} working days is outside the dates handled") from None
     return {
         "start": start.isoformat(), "days": days, "due_on": due_on.isoformat(),
         "provisional": cal.provisional(start, due_on), "calendar": cal.name,
@@ -62,8 +68,11 @@ def load(app: App, path: Path) -> dict:
     from workflow.policy import load_calendar_file
     from workflow.rebuild import apply_calendar
 
-    if not path.is_file():
-        raise BadData(f"{path}: no such file")
+    try:
+        if not path.is_file():
+            raise BadData(f"{path}: no such file")
+    except OSError as e:
+        raise BadData(f"{path}: {e.strerror}") from None
     loaded = load_calendar_file(path, str(path))
     if not loaded.years:
         raise BadData(f"{path}: years: no year to load")

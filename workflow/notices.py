@@ -255,7 +255,9 @@ if issue_notices not in AFTER_CHANGES:
 
 def _find(conn: Connection, ref: str | int) -> sa.Row:
     text = str(ref).strip()
-    where = notice_t.c.id == int(text) if text.isdigit() else notice_t.c.number == text
+    # an id is decimal digits that fit a 64-bit column ("²" is a digit int() refuses)
+    is_id = text.isdecimal() and int(text) < 2**63
+    where = notice_t.c.id == int(text) if is_id else notice_t.c.number == text
     row = conn.execute(sa.select(notice_t).where(where)).first()
     if row is None:
         raise NotFound(f"unknown notice {text!r}")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from workflow import actors
-from workflow.app import App
+from workflow.app import App, check_text
 from workflow.domain.calendar import Calendar, day_number
 from workflow.domain.clock import ClockFacts, ClockReading, Light, Phase, read_clock
 from workflow.domain.lifecycle import ClockEffect, MoveRequest, Role
@@ -23,6 +23,8 @@ from workflow.store.models import Project, utcnow
 
 project_t = Project.__table__
 ADD_PERMIT = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DEPARTMENT})
+MAX_DAYS = 1000  # working days, about four years: a longer promised limit is a typo
+CONFLICT_RETRIES = 3  # re-reads of a permit that moved under a move without expect_version
 
 
 def check_in_calendar(day: date, what: str) -> None:
@@ -194,8 +196,9 @@ def add(
             f"permit type {type_code} has no promised limit at level {level} "
             f"(levels: {', '.join(ptype.promised_days)}); pass --promised-days"
         )
-    if promised_days is not None and promised_days < 1:
-        raise BadData("--promised-days must be a positive integer")
+    if promised_days is not None and not 1 <= promised_days <= MAX_DAYS:
+        raise BadData(f"--promised-days must be a positive integer up to {MAX_DAYS}")
+    check_text(responsible, 100, "--responsible")
     today = app.today()
     with app.db.connect(write=True) as conn:
         actor = actors.lookup(conn, app.settings.actor)
@@ -270,7 +273,30 @@ def advance(
 
     `on` may not lie in the future nor before the permit's previous move. With
     `expect_version`, the move is refused as a conflict if the permit moved since it was read.
+    Without it, a permit that moved between this move's own read and write (a sweep, another
+    writer: PostgreSQL reads do not lock) is read again and the move decided again.
     """
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            return _advance_once(app, ref, event, on=on, reason=reason, days=days,
+                                 expect_version=expect_version)
+        except Conflict:
+            if expect_version is not None or attempt == CONFLICT_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _advance_once(
+    app: App,
+    ref: str,
+    event: str,
+    *,
+    on: date | None = None,
+    reason: str | None = None,
+    days: int | None = None,
+    expect_version: int | None = None,
+) -> dict:
+    """One attempt of `advance` in one transaction."""
     policy, cal = app.policy, app.calendar
     today = app.today()
     on = on or today

@@ -334,11 +334,14 @@ def _display(directory: Path, name: str) -> str:
 
 def _read_yaml(directory: Path, name: str, required: bool = True) -> tuple[Any, bytes]:
     path = directory / name
-    if not path.is_file():
-        if required:
-            raise PolicyError(f"{_display(directory, name)}: file missing")
-        return None, b""
-    raw = path.read_bytes()
+    try:
+        if not path.is_file():
+            if required:
+                raise PolicyError(f"{_display(directory, name)}: file missing")
+            return None, b""
+        raw = path.read_bytes()
+    except OSError as e:  # a name too long, no permission: one line, not a traceback
+        raise PolicyError(f"{_display(directory, name)}: {e.strerror}") from None
     try:
         data = yaml.load(raw.decode("utf-8"), Loader=_Loader)
     except UnicodeDecodeError:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 
 from workflow import actors
-from workflow.app import App
+from workflow.app import App, check_text
 from workflow.domain.clock import Light, Phase
 from workflow.domain.projects import critical_path_days, worst_light
 from workflow.errors import BadData, NotFound
@@ -40,8 +41,13 @@ def add(
         raise BadData(f"bad project code {code!r}: must be non-empty and contain no '/'")
     if not name or not name.strip():
         raise BadData("--name must not be empty")
-    if investment is not None and investment < 0:
-        raise BadData("--investment must not be negative")
+    if investment is not None and not (math.isfinite(investment) and investment >= 0):
+        raise BadData("--investment must be a number, not negative")
+    check_text(code, 64, "project code")
+    check_text(name, 300, "--name")
+    for what, value in (("district", district), ("park", park), ("leader", leader),
+                        ("contact", contact), *(("campaign", c) for c in campaigns)):
+        check_text(value, 200 if what == "campaign" else 100, f"--{what}")
     with app.db.connect(write=True) as conn:
         actor = actors.lookup(conn, app.settings.actor)
         actors.require(actor, actors.REGISTER_PROJECT, f"add project {code}", actor.department)

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from workflow import actors
 from workflow.app import App
 from workflow.errors import Conflict
 from workflow.permits import load, rebuild_values
@@ -22,6 +23,7 @@ COMPARED = (
     "version", "head_hash",
 )
 BATCH = 2000
+REBUILD_ROLES = frozenset({actors.Role.ADMIN})  # --check only reads: anyone
 
 
 def _rebuild_where(
@@ -66,6 +68,8 @@ def rebuild(
     """
     with app.db.connect(write=not check_only) as conn:
         if not check_only:
+            me = actors.lookup(conn, app.settings.actor)
+            actors.require(me, REBUILD_ROLES, "rebuild permit rows")
             lock_for_sweep(app, conn)
             materialise(conn, app.calendar)
         where = sa.true()

@@ -124,6 +124,8 @@ class Description(_Strict):
         return self
 
 
+MAX_PROJECTS = 1_000_000  # a demo or benchmark ledger; more is a typo
+
 def default_description_path() -> Path:
     """seeds/campaign.yaml, shipped in the wheel as workflow/seeds (or the checkout's)."""
     here = Path(__file__).resolve().parent
@@ -217,8 +219,9 @@ def plan(
     check_against_policy(desc, policy)
     seed = desc.seed if seed is None else seed
     count = desc.projects if projects is None else projects
-    if count < 1:
-        raise BadData("--projects must be a positive integer")
+    if not 1 <= count <= MAX_PROJECTS:
+        # an unbounded count would draw (and hold in memory) projects until the machine gives up
+        raise BadData(f"--projects must be a positive integer up to {MAX_PROJECTS}")
     rng = random.Random(seed)
     order = policy.type_order()
     kinds = list(desc.kinds.items())

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from workflow import actors
 from workflow.app import App
 from workflow.domain.calendar import day_number
 from workflow.domain.chain import GENESIS, canonical
@@ -39,6 +40,10 @@ from workflow.store.queries import (
 
 SWEEP_ACTOR = "sweep"
 FETCH_BATCH = 20_000  # changed rows fetched and written per batch
+# A person who runs the sweep must be a known actor who may write (not a viewer): its events
+# carry that name. The sweep's writes follow from the day and the log alone, so any writing role
+# may trigger it. Without --as it runs as the scheduler ("sweep").
+SWEEP_ROLES = frozenset({actors.Role.ADMIN, actors.Role.SUPERVISOR, actors.Role.DEPARTMENT})
 sweep_t = SweepRun.__table__
 
 # Hooks run inside the sweep's transaction with (app, conn, day, changes), on every sweep that
@@ -66,8 +71,11 @@ def sweep(
     import workflow.notices  # noqa: F401  (registers the notice hook)
 
     day = day or app.today()
+    person = None if actor else app.settings.actor
     actor = actor or app.settings.actor or SWEEP_ACTOR
     with app.db.connect(write=not dry_run) as conn:
+        if person and not dry_run:
+            actors.require(actors.lookup(conn, person), SWEEP_ROLES, "run the sweep")
         if not is_current(conn, app.calendar):
             from workflow.rebuild import apply_calendar
 

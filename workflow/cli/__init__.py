@@ -44,6 +44,7 @@ from workflow.cli import supervision  # noqa: E402,F401
 from workflow.cli import report  # noqa: E402,F401
 from workflow.cli import problems  # noqa: E402,F401
 from workflow.cli import demo  # noqa: E402,F401
+from workflow.cli import audit  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -30,6 +30,10 @@ class WorkflowGroup(click.Group):
         except WorkflowError as e:
             click.echo(f"Error: {e}", err=True)
             sys.exit(1)
+        except OSError as e:  # the environment (disk full, permissions), not the input
+            where = f": {e.filename}" if e.filename else ""
+            click.echo(f"Error: {e.strerror or e}{where}", err=True)
+            sys.exit(1)
         except Exception as e:  # database driver errors: one line, never a traceback with a DSN
             message = database_error(e)
             if message is None:
@@ -54,7 +58,17 @@ def database_error(e: Exception) -> str | None:
         return "conflict with a concurrent change; try again"
     if "append-only" in lowered:
         return "the event log is append-only"
-    return f"database error: {redact(text)}"
+    import re
+
+    import sqlalchemy as sa
+
+    from workflow.store.db import _is_disconnect
+
+    text = re.sub(r"password=\S+", "password=***", redact(text))
+    if isinstance(e, sa.exc.OperationalError) and _is_disconnect(e):
+        # a connection made outside Database.connect (e.g. the scheduler's job store)
+        return f"database unavailable: {text}"
+    return f"database error: {text}"
 
 
 def date_option_value(text: str | None, what: str) -> date | None:

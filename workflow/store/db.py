@@ -76,7 +76,9 @@ class Database:
                 self.path = Path(path)
                 parent = self.path.parent
                 if not parent.is_dir():
-                    raise DatabaseUnavailable(f"cannot open database {path}: no directory {parent}")
+                    raise DatabaseUnavailable(
+                        f"database unavailable ({redact(self.url)}): no directory {parent}"
+                    )
         else:
             kwargs["pool_pre_ping"] = True
             kwargs["connect_args"] = {"connect_timeout": 5}

@@ -97,6 +97,36 @@ def cached_fields(facts: Facts, ptype: PermitType, cal: Calendar, light_on: date
     }
 
 
+def recorded_effect(lifecycle: Any, e: Any, data: dict, what: str) -> tuple[ClockEffect, Phase]:
+    """Return the clock effect and phase a logged move had.
+
+    Moves record what they did to the clock, so a later policy edit never reinterprets history;
+    older events fall back to the current policy.
+    """
+    if "clock" in data and "phase" in data:
+        return ClockEffect(data["clock"]), Phase(data["phase"])
+    new_state = data["to"]
+    spec = lifecycle.events.get(e.event)
+    if spec is None or new_state not in lifecycle.states:
+        raise PolicyError(
+            f"{what} event {e.seq}: {e.event} -> {new_state} is not in the lifecycle policy "
+            "any more"
+        )
+    return spec.clock, lifecycle.phase(new_state)
+
+
+def event_rows(events: list[Any]) -> list[dict]:
+    """Events as `history --json` prints them."""
+    return [
+        {
+            "seq": e.seq, "kind": e.kind, "event": e.event, "on": e.on.isoformat(),
+            "actor": e.actor, "reason": e.reason, "data": json.loads(e.data),
+            "recorded_at": e.recorded_at.isoformat(timespec="seconds"),
+        }
+        for e in events
+    ]
+
+
 def fold(events: list[Any], policy: Policy, cal: Calendar) -> tuple[Facts, date | None]:
     """Fold a permit's events, oldest first, into its facts and the day its light is read as of.
 
@@ -115,18 +145,7 @@ def fold(events: list[Any], policy: Policy, cal: Calendar) -> tuple[Facts, date 
             raise BadData(f"permit {e.permit_id}: events before its creation")
         if e.kind == "move":
             new_state = data["to"]
-            # Moves record what they did to the clock, so a later policy edit never
-            # reinterprets history; older events fall back to the current policy.
-            if "clock" in data and "phase" in data:
-                effect, phase = ClockEffect(data["clock"]), Phase(data["phase"])
-            else:
-                spec = lifecycle.events.get(e.event)
-                if spec is None or new_state not in lifecycle.states:
-                    raise PolicyError(
-                        f"permit {e.permit_id} event {e.seq}: {e.event} -> {new_state} is not in "
-                        "the lifecycle policy any more"
-                    )
-                effect, phase = spec.clock, lifecycle.phase(new_state)
+            effect, phase = recorded_effect(lifecycle, e, data, f"permit {e.permit_id}")
             facts = apply_move(
                 facts, cal=cal, effect=effect, state=new_state, phase=phase, on=e.on,
                 days=data.get("days"), promised_days=data.get("promised_days"),
@@ -411,14 +430,7 @@ def history(app: App, ref: str) -> list[dict]:
     with app.db.connect() as conn:
         row = load(conn, ref)
         events = read_events(conn, row.id)
-    return [
-        {
-            "seq": e.seq, "kind": e.kind, "event": e.event, "on": e.on.isoformat(),
-            "actor": e.actor, "reason": e.reason, "data": json.loads(e.data),
-            "recorded_at": e.recorded_at.isoformat(timespec="seconds"),
-        }
-        for e in events
-    ]
+    return event_rows(events)
 
 
 def list_(

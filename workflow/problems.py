@@ -22,8 +22,14 @@ from workflow.domain.calendar import Calendar, day_number
 from workflow.domain.clock import OPEN_PHASES, ClockFacts, Light, Phase, read_clock
 from workflow.domain.lifecycle import ClockEffect, MoveRequest
 from workflow.domain.projection import Facts, apply_move
-from workflow.errors import BadData, Conflict, NotFound, PolicyError
-from workflow.permits import _Replayed, cached_fields, ensure_calendar_current
+from workflow.errors import BadData, Conflict, NotFound
+from workflow.permits import (
+    _Replayed,
+    cached_fields,
+    ensure_calendar_current,
+    event_rows,
+    recorded_effect,
+)
 from workflow.policy import Policy, ProblemPolicy
 from workflow.store.events import make_event, write_item
 from workflow.store.models import Problem, ProblemEvent, Project, utcnow
@@ -96,16 +102,7 @@ def fold(events: list[Any], policy: Policy, cal: Calendar) -> tuple[Facts, date 
             raise BadData(f"problem {e.problem_id}: events before its creation")
         elif e.kind == "move":
             new_state = data["to"]
-            if "clock" in data and "phase" in data:
-                effect, phase = ClockEffect(data["clock"]), Phase(data["phase"])
-            else:
-                spec = lifecycle.events.get(e.event)
-                if spec is None or new_state not in lifecycle.states:
-                    raise PolicyError(
-                        f"problem {e.problem_id} event {e.seq}: {e.event} -> {new_state} is "
-                        "not in the problem lifecycle policy any more"
-                    )
-                effect, phase = spec.clock, lifecycle.phase(new_state)
+            effect, phase = recorded_effect(lifecycle, e, data, f"problem {e.problem_id}")
             facts = apply_move(
                 facts, cal=cal, effect=effect, state=new_state, phase=phase, on=e.on,
                 days=data.get("days"),
@@ -352,14 +349,7 @@ def history(app: App, ref: str | int) -> list[dict]:
     with app.db.connect() as conn:
         row = load(conn, ref)
         events = read_log(conn, row.id)
-    return [
-        {
-            "seq": e.seq, "kind": e.kind, "event": e.event, "on": e.on.isoformat(),
-            "actor": e.actor, "reason": e.reason, "data": json.loads(e.data),
-            "recorded_at": e.recorded_at.isoformat(timespec="seconds"),
-        }
-        for e in events
-    ]
+    return event_rows(events)
 
 
 def list_(

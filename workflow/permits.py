@@ -390,19 +390,26 @@ class _Replayed:
         return getattr(self._row, name)
 
 
-def replay(conn: Connection, app: App, rows: list[Any], today: date) -> dict[int, Facts]:
-    """Facts as of `today` for the rows whose last move lies after `today`."""
+def events_up_to(
+    conn: Connection, log: sa.Table, subject: str, rows: list[Any], today: date
+) -> dict[int, list[Any]]:
+    """The events up to `today` of the rows (permits or problems) last moved after `today`."""
     later = [r.id for r in rows if r.last_move_on is not None and r.last_move_on > today]
-    if not later:
-        return {}
     out: dict[int, list[Any]] = {}
+    if not later:
+        return out
     for e in conn.execute(
-        sa.select(event_t).where(event_t.c.permit_id.in_(later))
-        .order_by(event_t.c.permit_id, event_t.c.seq)
+        sa.select(log).where(log.c[subject].in_(later)).order_by(log.c[subject], log.c.seq)
     ):
         if e.kind == "create" or e.on <= today:
-            out.setdefault(e.permit_id, []).append(e)
-    return {pid: fold(evs, app.policy, app.calendar)[0] for pid, evs in out.items()}
+            out.setdefault(getattr(e, subject), []).append(e)
+    return out
+
+
+def replay(conn: Connection, app: App, rows: list[Any], today: date) -> dict[int, Facts]:
+    """Facts as of `today` for the rows whose last move lies after `today`."""
+    found = events_up_to(conn, event_t, "permit_id", rows, today)
+    return {pid: fold(evs, app.policy, app.calendar)[0] for pid, evs in found.items()}
 
 
 def ensure_calendar_current(app: App, conn: Connection) -> None:

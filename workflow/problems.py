@@ -28,6 +28,7 @@ from workflow.permits import (
     cached_fields,
     ensure_calendar_current,
     event_rows,
+    events_up_to,
     recorded_effect,
 )
 from workflow.policy import Policy, ProblemPolicy
@@ -322,17 +323,8 @@ def advance(
 
 def replay(conn: Connection, app: App, rows: list[Any], today: date) -> dict[int, Facts]:
     """Facts as of `today` for the rows whose last move lies after `today`."""
-    later = [r.id for r in rows if r.last_move_on is not None and r.last_move_on > today]
-    if not later:
-        return {}
-    out: dict[int, list[Any]] = {}
-    for e in conn.execute(
-        sa.select(problem_event_t).where(problem_event_t.c.problem_id.in_(later))
-        .order_by(problem_event_t.c.problem_id, problem_event_t.c.seq)
-    ):
-        if e.kind == "create" or e.on <= today:
-            out.setdefault(e.problem_id, []).append(e)
-    return {pid: fold(evs, app.policy, app.calendar)[0] for pid, evs in out.items()}
+    found = events_up_to(conn, problem_event_t, "problem_id", rows, today)
+    return {pid: fold(evs, app.policy, app.calendar)[0] for pid, evs in found.items()}
 
 
 def show(app: App, ref: str | int) -> dict:

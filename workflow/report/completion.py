@@ -65,10 +65,13 @@ def json_text(conn: Connection, column, key: str):
     return sa.func.json_extract(column, f"$.{key}")
 
 
-def _clock_columns(table, phase, as_of_ordinal: int, fresh):
+def _clock_columns(table, phase, as_of: date, as_of_ordinal: int, fresh):
     """Live light and working days to close computed from a permit row's cached clock.
 
-    `fresh` says the row's cached facts hold as of the report day (no move after it).
+    `fresh` says the row's cached facts hold as of the report day (no move after it). A row
+    whose light was last read on the report day (the day's sweep ran) keeps its cached light;
+    only the others look their days up in the calendar. The lookups are scalar subqueries
+    inside CASE, so a row that needs none costs none: the report is one scan of the table.
     """
     susp = cal_t.alias("c_susp")
     acc = cal_t.alias("c_acc")
@@ -80,23 +83,27 @@ def _clock_columns(table, phase, as_of_ordinal: int, fresh):
     )
     # the sweep's own expression (store/queries.py): frozen while suspended
     remaining = acc.c.ordinal + limit_of(table) - sa.func.coalesce(susp.c.ordinal, as_of_ordinal)
+    is_open = phase.in_(OPEN)
     light = sa.case(
-        (sa.and_(phase.in_(OPEN), fresh), light_case(remaining, table.c.warn_at)),
-        (phase.in_(OPEN), sa.null()),  # folded in Python
+        (sa.and_(is_open, fresh, table.c.light_on == day_number(as_of)), table.c.light),
+        (sa.and_(is_open, fresh), light_case(remaining, table.c.warn_at)),
+        (is_open, sa.null()),  # folded in Python
         (phase == Phase.CLOSED.value, table.c.light),
         else_=sa.literal("none"),
     )
     close_days = sa.case(
-        (phase == Phase.CLOSED.value, cls.c.ordinal - acc.c.ordinal - table.c.paused_days),
+        (phase == Phase.CLOSED.value,
+         cls.c.ordinal - acc.c.ordinal - table.c.paused_days),
         else_=sa.null(),
     )
     return joined, light, close_days
 
 
-def _facts_now(conn: Connection, as_of_ordinal: int):
+def _facts_now(conn: Connection, as_of: date, as_of_ordinal: int):
     """One row per permit: its phase, light as of the report day, working days to close."""
     phase = permit_t.c.phase
-    joined, light, close_days = _clock_columns(permit_t, phase, as_of_ordinal, sa.true())
+    joined, light, close_days = _clock_columns(permit_t, phase, as_of, as_of_ordinal,
+                                               sa.true())
     return sa.select(
         permit_t.c.id.label("permit_id"), permit_t.c.project_id, permit_t.c.type,
         permit_t.c.department, phase.label("phase"), light.label("light"),
@@ -131,7 +138,7 @@ def _facts_as_of(conn: Connection, app: App, as_of: date, as_of_ordinal: int):
         else_=sa.literal(Phase.PENDING.value),
     ))
     fresh = agg.c.moved_after == 0
-    joined, light, close_days = _clock_columns(permit_t, phase, as_of_ordinal, fresh)
+    joined, light, close_days = _clock_columns(permit_t, phase, as_of, as_of_ordinal, fresh)
     joined = joined.join(agg, agg.c.permit_id == permit_t.c.id).outerjoin(
         last, sa.and_(last.c.permit_id == agg.c.permit_id, last.c.seq == agg.c.last_seq)
     )
@@ -306,16 +313,19 @@ def _completion(app: App, conn: Connection, *, by: str, campaign: str | None, as
     if ordinal is None:
         raise BadData(f"{as_of} is outside the calendar table: run `workflow init`")
     later = conn.execute(
-        sa.select(event_t.c.id).where(event_t.c.on > as_of).limit(1)
+        sa.select(event_t.c.id).where(event_t.c.kind != "light", event_t.c.on > as_of).limit(1)
     ).first()
     if later is None:  # nothing happened after the report day: the rows are the state
-        facts = _facts_now(conn, ordinal)
+        facts = _facts_now(conn, as_of, ordinal)
         from_log = False
     else:
         facts = _facts_as_of(conn, app, as_of, ordinal)
         from_log = True
     groups = _aggregate(conn, facts, by, campaign_id)
-    total = _aggregate(conn, facts, None, campaign_id)[0]
+    if by == "campaign":  # a project may sit in several campaigns: count the total apart
+        total = _aggregate(conn, facts, None, campaign_id)[0]
+    else:  # every permit falls in exactly one group: the total is their sum
+        total = {k: sum(g[k] for g in groups) for k in (*COUNTS, "close_days_sum", "close_days_n")}
     if from_log:
         adjust = _fold_moved(conn, app, facts, by, campaign_id, as_of)
         for row in [*groups, total]:

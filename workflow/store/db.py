@@ -8,6 +8,7 @@ deferred transactions and never block writers.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlmodel import Session
 from workflow.errors import DatabaseUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+OPEN: weakref.WeakSet[Database] = weakref.WeakSet()  # closed by `close_all` at process end
 
 
 def redact(url: str) -> str:
@@ -85,6 +87,9 @@ class Database:
         self.engine = sa.create_engine(self.url, **kwargs)
         if self.is_sqlite:
             _sqlite_setup(self.engine)
+        OPEN.add(self)
+        # the engine outlives this object in a reference cycle; close its pool with it
+        weakref.finalize(self, self.engine.dispose)
 
     @property
     def dialect(self) -> str:
@@ -126,6 +131,13 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def close_all() -> None:
+    """Close every pooled connection of this process (SQLite checkpoints its WAL on the last
+    close; PostgreSQL sees a clean goodbye rather than a dropped socket)."""
+    for db in list(OPEN):
+        db.dispose()
 
 
 def _is_disconnect(e: sa.exc.OperationalError) -> bool:

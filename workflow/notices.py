@@ -30,6 +30,7 @@ from workflow.domain.escalation import (
     rules_from_policy,
 )
 from workflow.errors import BadData, Conflict, NotFound
+from workflow.store.db import insert_plain
 from workflow.store.models import (
     Delivery,
     Notice,
@@ -49,6 +50,9 @@ from workflow.store.queries import (
 )
 from workflow.sweep import AFTER_CHANGES
 
+MATTER_COLUMNS = ("notice_id", "permit_id", "problem_id", "level", "episode", "basis_id",
+                  "department", "light", "due_on", "remaining_days", "overdue_days",
+                  "time_limit", "responsible", "issued_on")
 notice_t = Notice.__table__
 matter_t = NoticeMatter.__table__
 delivery_t = Delivery.__table__
@@ -84,8 +88,10 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
     per_level: Counter = Counter()
     queued = 0
     seqs: dict[str, int] = {}
+    issued_dn = _dn(day)
     for (level, kind, name), items in bundle(matters, by_name):
         rule = by_name[level]
+        limit_dn = _dn(items[0].time_limit) if items[0].time_limit else None
         if level not in seqs:
             seqs[level] = conn.execute(
                 sa.select(sa.func.coalesce(sa.func.max(notice_t.c.seq), 0)).where(
@@ -104,13 +110,10 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
                 status=NoticeStatus.ISSUED.value, created_at=utcnow(),
             )
         ).inserted_primary_key[0]
-        conn.execute(matter_t.insert(), [
-            {"notice_id": notice_id, "permit_id": m.permit_id, "problem_id": m.problem_id,
-             "level": m.level,
-             "episode": m.episode, "basis_id": m.basis_id, "department": m.department,
-             "light": m.light, "due_on": m.due_on, "remaining_days": m.remaining_days,
-             "overdue_days": m.overdue_days, "time_limit": m.time_limit,
-             "responsible": m.responsible, "issued_on": day}
+        insert_plain(conn, matter_t, MATTER_COLUMNS, [
+            (notice_id, m.permit_id, m.problem_id, m.level, m.episode, m.basis_id,
+             m.department, m.light, _dn(m.due_on) if m.due_on else None, m.remaining_days,
+             m.overdue_days, limit_dn if m.time_limit else None, m.responsible, issued_dn)
             for m in items
         ])
         queued += _queue(app, conn, rule, notice_id, number, level, day.year, seq, kind, name)

@@ -27,6 +27,7 @@ from workflow.domain.calendar import day_number
 from workflow.domain.chain import GENESIS, canonical
 from workflow.errors import BadData, Conflict
 from workflow.store.calendar_table import is_current
+from workflow.store.db import insert_plain
 from workflow.store.models import SweepRun, UTCTimestamp, utcnow
 from workflow.store.queries import (
     PERMITS,
@@ -164,12 +165,10 @@ def _write_changes(
         events.append((c["id"], seq, "light", "light", on, actor, None, data, stored_at, prev,
                        digest))
         updates.append((c["new_light"], on, seq, digest, c["id"], c["version"]))
+    insert_plain(conn, item.events, (item.subject, "seq", "kind", "event", "on", "actor",
+                                     "reason", "data", "recorded_at", "prev_hash", "hash"),
+                 events)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(
-        f'INSERT INTO {item.events.name} ({item.subject}, seq, kind, event, "on", actor, reason, '
-        f"data, recorded_at, prev_hash, hash) VALUES ({', '.join([mark] * 11)})",
-        events,
-    )
     updated = conn.exec_driver_sql(
         f"UPDATE {item.table.name} SET light = {mark}, light_on = {mark}, version = {mark}, "
         f"head_hash = {mark} WHERE id = {mark} AND version = {mark}",

@@ -511,11 +511,29 @@ def generate(url: str, permits: int, today: date, stale_days: int, seed: int,
     writer.close()
     out = {"permits": permits, "projects": project_id - 1, "events": events, "phases": counts,
            "last_sweep": gen.last_sweep.isoformat(), "mix": mix}
+    out["standing_notices"] = issue_standing_notices(url, gen.last_sweep)
     from workflow.store.calendar_table import set_meta
 
     with app.db.connect(write=True) as conn:
         set_meta(conn, "bench_population", json.dumps(out))
     return out
+
+
+def issue_standing_notices(url: str, last_sweep: date) -> dict:
+    """Issue the notices the last sweep would have issued, with their deliveries done.
+
+    A ledger in use holds a matter for every permit already yellow or red: the measured sweep
+    then calls only for the permits whose light changed, as a daily sweep does, instead of
+    calling every yellow and red permit of the province at once.
+    """
+
+    from workflow.notices import delivery_t, issue_notices
+
+    app = make_app(url, last_sweep)
+    with app.db.connect(write=True) as conn:
+        issued = issue_notices(app, conn, last_sweep, [])
+        conn.execute(delivery_t.update().values(status="sent"))
+    return issued
 
 
 def _flush(writer, projects, permit_rows, event_rows):
@@ -765,7 +783,16 @@ def step_upgrade(args) -> dict:
 
     t0 = time.perf_counter()
     CPU_START[0] = time.process_time()
-    init(make_app(args.url, args.today))
+    app = make_app(args.url, args.today)
+    init(app)
+    stored = json.loads(app.meta("bench_population") or "{}")
+    if stored and "standing_notices" not in stored:  # a template from before they existed
+        stored["standing_notices"] = issue_standing_notices(
+            args.url, date.fromisoformat(stored["last_sweep"]))
+        from workflow.store.calendar_table import set_meta
+
+        with app.db.connect(write=True) as conn:
+            set_meta(conn, "bench_population", json.dumps(stored))
     return {"s": time.perf_counter() - t0}
 
 

@@ -806,3 +806,54 @@ def test_five_schedulers_on_postgresql(tmp_path, monkeypatch):
         _five_schedulers(url, tmp_path, monkeypatch)
     finally:
         drop()
+
+
+# -- the notice hook looks only at what changed since it last ran ---------------------------------
+
+def test_a_light_changed_by_a_move_is_seen_by_the_next_sweep_of_the_same_day(app):
+    setup_departments(app)
+    project(app, "P1")
+    permit(app, "P1", "eia", ("accept", date(2026, 11, 3)))  # due 11-17: red on 11-20
+    assert sweep(app)["matters"] == {"supervision": 1}
+    from workflow import permits
+
+    moved = permits.advance(as_actor(app, "clerk.eeb"), "P1/eia", "extend", days=10,
+                            reason="expert review")
+    assert moved["light"] != "red"  # the move itself wrote the new light
+    again = sweep(app)  # no light left to change, yet the red episode must end
+    assert again["changed"] == 0
+    assert count(app, "notice_matter", "ended_on IS NOT NULL") == 1
+
+
+def test_a_level_added_to_the_policy_reaches_permits_already_yellow(sqlite_app, tmp_path):
+    setup_departments(sqlite_app)
+    project(sqlite_app, "P1")
+    permit(sqlite_app, "P1", "approval", ("accept", date(2026, 11, 16)))  # yellow on TODAY
+    no_reminder = policies_with(tmp_path, {})
+    path = no_reminder / "escalation.yaml"
+    esc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del esc["levels"]["reminder"]
+    path.write_text(yaml.safe_dump(esc, allow_unicode=True), encoding="utf-8")
+    assert sweep(with_policies(sqlite_app, no_reminder))["matters"] == {}
+    # nothing changes on the permit; the office adds the reminder level back
+    shipped = sweep(with_policies(sqlite_app, default_policy_dir()))
+    assert shipped["changed"] == 0 and shipped["matters"] == {"reminder": 1}
+
+
+def test_rebuild_makes_the_next_sweep_look_at_every_permit(sqlite_app, tmp_path):
+    """A row put back by `rebuild` changed without an event: the next sweep still sees it."""
+    app = sqlite_app
+    setup_departments(app)
+    project(app, "P1")
+    permit(app, "P1", "eia", ("accept", LATE))
+    assert sweep(app)["matters"] == {"supervision": 1}
+    with app.db.connect(write=True) as conn:  # behind the tool's back: the row looks approved
+        conn.execute(sa.text("UPDATE permit SET phase = 'closed', state = 'approved'"))
+    edited = policies_with(tmp_path, {"levels": {"supervision": {"rectify_within": 6}}})
+    app = with_policies(app, edited)
+    sweep(app)  # a new policy: every permit is looked at, and the red episode ends
+    assert count(app, "notice_matter", "ended_on IS NOT NULL") == 1
+    from workflow.rebuild import rebuild
+
+    assert rebuild(app)["rebuilt"] == 1  # open and red again, without an event
+    assert sweep(app)["matters"] == {"supervision": 1}  # called for again

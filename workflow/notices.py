@@ -10,6 +10,7 @@ passed. The unique key (permit, level, episode) makes every matter happen once.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from datetime import date
 from typing import Any
@@ -72,14 +73,16 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
     ordinal = conn.execute(
         sa.text("SELECT ordinal FROM calendar_day WHERE day = :d"), {"d": _dn(day)}
     ).scalar_one()
+    since = _watermark(conn, app.policy.digest)
+    changed = {item.kind: _changed_since(conn, item, since) for item in TRACKED}
     matters = []
     for rule in rules:
         candidates = []
         for item in TRACKED:  # permits and problems alike: one notice lists both
             # remaining working days, evaluated only for the (few) candidate rows
             remaining = remaining_of(item.table, ordinal).label("remaining")
-            _end_episodes(conn, rule, by_name, day, item)
-            candidates += _candidates(conn, rule, remaining, day, item)
+            _end_episodes(conn, rule, by_name, day, item, changed[item.kind])
+            candidates += _candidates(conn, rule, remaining, day, item, changed[item.kind])
         if not candidates:
             continue
         limit = app.calendar.add_workdays(day, rule.rectify_within) if rule.rectify_within else None
@@ -119,7 +122,54 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
         queued += _queue(app, conn, rule, notice_id, number, level, day.year, seq, kind, name)
         notices += 1
         per_level[level] += len(items)
+    _set_watermark(conn, app.policy.digest)
     return {"notices": notices, "matters": dict(sorted(per_level.items())), "queued": queued}
+
+
+# Whether an item enters or leaves a light level depends on its phase and light, which change
+# only with an event in its log (a move, or the sweep's light event). So the hook looks only at
+# items with an event after the last one it saw: the watermark, kept with the policy's digest
+# (a new level or light rule looks at everything once). `rebuild` and a calendar load rewrite
+# rows without events and forget the watermark. Escalations depend on time limits passing, not
+# on changes: their query always looks at every open matter of the level below.
+WATERMARK = "notices_watermark"
+
+
+def _watermark(conn: Connection, digest: str) -> dict[str, int] | None:
+    from workflow.store.calendar_table import get_meta
+
+    stored = get_meta(conn, WATERMARK)
+    if not stored:
+        return None
+    mark = json.loads(stored)
+    return mark["events"] if mark.get("policy") == digest else None
+
+
+def _set_watermark(conn: Connection, digest: str) -> None:
+    from workflow.store.calendar_table import set_meta
+
+    last = {item.kind: conn.execute(sa.select(sa.func.coalesce(sa.func.max(item.events.c.id), 0)))
+            .scalar_one() for item in TRACKED}
+    set_meta(conn, WATERMARK, json.dumps({"policy": digest, "events": last}))
+
+
+def forget_watermark(conn: Connection) -> None:
+    """Make the next sweep's notices look at every item (rows were rewritten without events)."""
+    from workflow.store.models import Meta
+
+    conn.execute(sa.delete(Meta.__table__).where(Meta.__table__.c.key == WATERMARK))
+
+
+def _changed_since(conn: Connection, item: Clocked, since: dict[str, int] | None):
+    """A query of the ids of the items with an event after the watermark; None: look at every
+    item; False: no item changed."""
+    if since is None:
+        return None
+    e = item.events
+    after = e.c.id > since.get(item.kind, 0)
+    if conn.execute(sa.select(e.c.id).where(after).limit(1)).first() is None:
+        return False
+    return sa.select(e.c[item.subject]).where(after)
 
 
 def _dn(d: date) -> int:
@@ -129,25 +179,26 @@ def _dn(d: date) -> int:
 
 
 def _end_episodes(conn: Connection, rule: LevelRule, rules: dict, day: date,
-                  item: Clocked = PERMITS) -> None:
+                  item: Clocked = PERMITS, changed=None) -> None:
     """Close the episode of every open matter whose item (a permit or a problem) left the
-    level's light or closed."""
+    level's light or closed (of the items in `changed`, when given)."""
     table = item.table
     key = matter_t.c[item.subject]
-    still = sa.select(table.c.id).where(table.c.phase.in_(OPEN))
+    still = sa.and_(table.c.id == key, table.c.phase.in_(OPEN))
     light = rule.light or rules[rule.after].light
     if rule.light is not None:
-        still = still.where(table.c.light == light)
-    conn.execute(
-        matter_t.update()
-        .where(matter_t.c.level == rule.name, matter_t.c.ended_on.is_(None),
-               key.is_not(None), key.not_in(still))
-        .values(ended_on=day)
-    )
+        still = sa.and_(still, table.c.light == light)
+    if changed is False:
+        return
+    where = [matter_t.c.level == rule.name, matter_t.c.ended_on.is_(None), key.is_not(None),
+             ~sa.exists().where(still)]
+    if changed is not None:
+        where.append(key.in_(changed))
+    conn.execute(matter_t.update().where(*where).values(ended_on=day))
 
 
 def _candidates(conn: Connection, rule: LevelRule, remaining, day: date,
-                item: Clocked = PERMITS) -> list[Candidate]:
+                item: Clocked = PERMITS, changed=None) -> list[Candidate]:
     m = matter_t
     table = item.table
     key = m.c[item.subject]
@@ -158,6 +209,8 @@ def _candidates(conn: Connection, rule: LevelRule, remaining, day: date,
         return {"permit_id": None, "problem_id": r.id}
 
     if rule.light is not None:
+        if changed is False:
+            return []
         last = (
             sa.select(sa.func.max(m.c.episode))
             .where(key == table.c.id, m.c.level == rule.name)
@@ -176,6 +229,8 @@ def _candidates(conn: Connection, rule: LevelRule, remaining, day: date,
                                    m.c.ended_on.is_(None)),
             )
         )
+        if changed is not None:
+            stmt = stmt.where(table.c.id.in_(changed))
         return [
             Candidate(**ids(r), level=rule.name, department=r.department,
                       leader=r.leader, responsible=r.responsible, light=r.light,

@@ -80,6 +80,10 @@ def rebuild(
             from workflow.problems import rebuild_where
 
             result["problems"] = rebuild_where(app, conn, sa.true(), check_only=check_only)
+        if not check_only:
+            from workflow.notices import forget_watermark
+
+            forget_watermark(conn)  # rows may have changed without events: notices look again
     result.pop("ids")
     return result
 
@@ -100,4 +104,7 @@ def apply_calendar(app: App, conn: Connection) -> dict[str, Any]:
     )
     result.pop("ids")
     result["problems"] = rebuild_problems(app, conn, sa.true(), keep_open_lights=True)
+    from workflow.notices import forget_watermark
+
+    forget_watermark(conn)
     return result

@@ -786,9 +786,13 @@ def step_upgrade(args) -> dict:
     app = make_app(args.url, args.today)
     init(app)
     stored = json.loads(app.meta("bench_population") or "{}")
-    if stored and "standing_notices" not in stored:  # a template from before they existed
-        stored["standing_notices"] = issue_standing_notices(
-            args.url, date.fromisoformat(stored["last_sweep"]))
+    from workflow.notices import WATERMARK
+
+    # a template from before standing notices (or their watermark) existed: issuing is
+    # idempotent, so this adds what is missing only
+    if stored and ("standing_notices" not in stored or app.meta(WATERMARK) is None):
+        issued = issue_standing_notices(args.url, date.fromisoformat(stored["last_sweep"]))
+        stored.setdefault("standing_notices", issued)
         from workflow.store.calendar_table import set_meta
 
         with app.db.connect(write=True) as conn:

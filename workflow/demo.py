@@ -95,7 +95,9 @@ def make_fresh(app: App, *, force: bool = False) -> None:
         return
     from sqlmodel import SQLModel
 
-    import workflow.store.models  # noqa: F401  (registers every table of the schema)
+    from workflow.store.models import load_all
+
+    load_all()  # registers every table of the schema
 
     ours = {t.name for t in SQLModel.metadata.sorted_tables} | {"alembic_version"}
     with db.connect(write=True) as conn:  # only workflow's tables: others in the database stay

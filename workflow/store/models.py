@@ -7,7 +7,7 @@ log. The event log is append-only and hash-chained per permit.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -41,15 +41,15 @@ class UTCTimestamp(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
     def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _day(nullable: bool = True, index: bool = False) -> Field:
@@ -62,15 +62,8 @@ class Actor(SQLModel, table=True):
     name: str = Field(sa_column=sa.Column(sa.String(100), unique=True, nullable=False))
     role: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
     department: str | None = Field(default=None, sa_column=sa.Column(sa.String(40)))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCTimestamp(), nullable=False))
-
-
-class Campaign(SQLModel, table=True):
-    __tablename__ = "campaign"
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(sa_column=sa.Column(sa.String(200), unique=True, nullable=False))
-    starts_on: date | None = _day()
-    ends_on: date | None = _day()
+    created_at: datetime = Field(default_factory=utcnow,
+                                 sa_column=sa.Column(UTCTimestamp(), nullable=False))
 
 
 class Project(SQLModel, table=True):
@@ -84,17 +77,8 @@ class Project(SQLModel, table=True):
     planned_start: date | None = _day()
     leader: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
     contact: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCTimestamp(), nullable=False))
-
-
-class ProjectCampaign(SQLModel, table=True):
-    __tablename__ = "project_campaign"
-    project_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("project.id", ondelete="CASCADE"), primary_key=True)
-    )
-    campaign_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True)
-    )
+    created_at: datetime = Field(default_factory=utcnow,
+                                 sa_column=sa.Column(UTCTimestamp(), nullable=False))
 
 
 SWEEP_INDEX = ("phase", "accepted_on", "suspended_since", "paused_days", "promised_days",
@@ -129,12 +113,14 @@ class Permit(SQLModel, table=True):
     # Due date as of the last move; while suspended the live due date moves on (see clock.py).
     due_on: date | None = _day()
     warn_at: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
-    light: str = Field(default="none", sa_column=sa.Column(sa.String(10), nullable=False, index=True))
+    light: str = Field(default="none",
+                       sa_column=sa.Column(sa.String(10), nullable=False, index=True))
     light_on: date | None = _day()
     last_move_on: date | None = _day()
     version: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
     head_hash: str = Field(default="", sa_column=sa.Column(sa.String(64), nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCTimestamp(), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow,
+                                 sa_column=sa.Column(UTCTimestamp(), nullable=False))
 
 
 class PermitEvent(SQLModel, table=True):
@@ -177,203 +163,31 @@ class Meta(SQLModel, table=True):
     value: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
 
 
-class SweepRun(SQLModel, table=True):
-    """One row per swept day: claims the day so that one scheduler runs it, records counts."""
-
-    __tablename__ = "sweep_run"
-    id: int | None = Field(default=None, primary_key=True)
-    day: date = Field(sa_column=sa.Column(Day(), nullable=False, unique=True))
-    started_at: datetime = Field(sa_column=sa.Column(UTCTimestamp(), nullable=False))
-    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCTimestamp()))
-    actor: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
-    summary: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
-
-
-# -- supervision: notices, their matters, the delivery outbox, scheduler runs ------------------
-
-class Notice(SQLModel, table=True):
-    """A numbered notice from the supervision office to one addressee, listing its matters."""
-
-    __tablename__ = "notice"
-    __table_args__ = (
-        sa.UniqueConstraint("series", "year", "seq", name="uq_notice_series_year_seq"),
-        sa.Index("ix_notice_status_level", "status", "level"),
-    )
-    id: int | None = Field(default=None, primary_key=True)
-    number: str = Field(sa_column=sa.Column(sa.String(80), unique=True, nullable=False))
-    series: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
-    year: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
-    seq: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
-    level: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
-    addressee_kind: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
-    addressee: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
-    department: str | None = Field(default=None, sa_column=sa.Column(sa.String(40), index=True))
-    issued_on: date = Field(sa_column=sa.Column(Day(), nullable=False))
-    time_limit: date | None = _day()
-    bulletin: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False))
-    status: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
-    acknowledged_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCTimestamp()))
-    acknowledged_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
-    response: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    responded_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCTimestamp()))
-    responded_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
-    close_note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    closed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCTimestamp()))
-    closed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UTCTimestamp(), nullable=False)
-    )
+# Tables the start-up of a command like `permit show` does not need live in their own modules
+# (each SQLModel table costs a cold start about 4 ms); `from workflow.store.models import Notice`
+# still works and loads them on first use.
+ELSEWHERE = {
+    "Campaign": "models_campaigns", "ProjectCampaign": "models_campaigns",
+    "SweepRun": "models_supervision", "Notice": "models_supervision",
+    "NoticeMatter": "models_supervision", "Delivery": "models_supervision",
+    "DeliveryAttempt": "models_supervision", "JobRun": "models_supervision",
+    "SchedulerJob": "models_supervision",
+    "Problem": "models_problems", "ProblemEvent": "models_problems",
+}
 
 
-class NoticeMatter(SQLModel, table=True):
-    """One permit or problem called for at one level in one episode: the unique keys make it
-    happen once. Exactly one of `permit_id`, `problem_id` is set (0003)."""
+def __getattr__(name: str):
+    module = ELSEWHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-    __tablename__ = "notice_matter"
-    __table_args__ = (
-        sa.UniqueConstraint("permit_id", "level", "episode", name="uq_notice_matter_episode"),
-        sa.UniqueConstraint("problem_id", "level", "episode",
-                            name="uq_notice_matter_problem_episode"),
-        sa.CheckConstraint("(permit_id IS NULL) <> (problem_id IS NULL)",
-                           name="ck_notice_matter_one_item"),
-        sa.Index("ix_notice_matter_level_open", "level", "ended_on"),
-    )
-    id: int | None = Field(default=None, primary_key=True)
-    notice_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("notice.id"), nullable=False, index=True)
-    )
-    permit_id: int | None = Field(default=None,
-                                  sa_column=sa.Column(sa.ForeignKey("permit.id"), nullable=True))
-    problem_id: int | None = Field(default=None,
-                                   sa_column=sa.Column(sa.ForeignKey("problem.id"), nullable=True))
-    level: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
-    episode: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
-    basis_id: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))  # matter escalated
-    department: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
-    light: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
-    due_on: date | None = _day()
-    remaining_days: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
-    overdue_days: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
-    time_limit: date | None = _day()
-    responsible: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
-    issued_on: date = Field(sa_column=sa.Column(Day(), nullable=False))
-    ended_on: date | None = _day()  # the episode ended: the light left, or the permit closed
+    return getattr(importlib.import_module(f"workflow.store.{module}"), name)
 
 
-class Delivery(SQLModel, table=True):
-    """The outbox: one row per notice, channel and target; sent by the deliverer, retried."""
+def load_all() -> None:
+    """Register every table in SQLModel.metadata (migrations, dropping the schema)."""
+    import importlib
 
-    __tablename__ = "delivery"
-    __table_args__ = (sa.Index("ix_delivery_status_next", "status", "next_attempt_at"),)
-    id: int | None = Field(default=None, primary_key=True)
-    notice_id: int = Field(
-        sa_column=sa.Column(sa.ForeignKey("notice.id"), nullable=False, index=True)
-    )
-    channel: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
-    target: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
-    message_key: str = Field(sa_column=sa.Column(sa.String(120), unique=True, nullable=False))
-    status: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
-    attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
-    next_attempt_at: datetime = Field(sa_column=sa.Column(UTCTimestamp(), nullable=False))
-    claimed_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCTimestamp()))
-    claimed_by: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
-    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCTimestamp()))
-    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UTCTimestamp(), nullable=False)
-    )
-
-
-class DeliveryAttempt(SQLModel, table=True):
-    """Every send attempt; a robot's rate limit counts these over the last minute."""
-
-    __tablename__ = "delivery_attempt"
-    __table_args__ = (sa.Index("ix_delivery_attempt_target_at", "channel", "target", "at"),)
-    id: int | None = Field(default=None, primary_key=True)
-    delivery_id: int = Field(sa_column=sa.Column(sa.ForeignKey("delivery.id"), nullable=False))
-    channel: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
-    target: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
-    at: datetime = Field(sa_column=sa.Column(UTCTimestamp(), nullable=False))
-    ok: bool | None = Field(default=None, sa_column=sa.Column(sa.Boolean))
-    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-
-
-class JobRun(SQLModel, table=True):
-    """One run of a scheduler job: for `scheduler status` (last run, last error)."""
-
-    __tablename__ = "job_run"
-    id: int | None = Field(default=None, primary_key=True)
-    job: str = Field(sa_column=sa.Column(sa.String(40), nullable=False, index=True))
-    day: date = Field(sa_column=sa.Column(Day(), nullable=False))
-    owner: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
-    started_at: datetime = Field(sa_column=sa.Column(UTCTimestamp(), nullable=False))
-    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCTimestamp()))
-    status: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
-    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    summary: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
-
-
-class SchedulerJob(SQLModel, table=True):
-    """APScheduler's job store (its own layout), created here so that several schedulers
-    starting at once never race to create it."""
-
-    __tablename__ = "scheduler_job"
-    id: str = Field(sa_column=sa.Column(sa.Unicode(191), primary_key=True))
-    next_run_time: float | None = Field(
-        default=None, sa_column=sa.Column(sa.Float(25), index=True)
-    )
-    job_state: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
-
-
-# -- the problem ledger (问题清单): problems run on the permit clock, with their own event log ----
-
-class Problem(SQLModel, table=True):
-    """A problem blocking a project; every clock field is a cache of its events, named as on
-    the permit row so that one set-based light query serves both (`raised_on` starts the clock
-    as `accepted_on` does for a permit)."""
-
-    __tablename__ = "problem"
-    __table_args__ = (sa.Index("ix_problem_phase_due", "phase", "due_on"),)
-    id: int | None = Field(default=None, primary_key=True)
-    project_id: int = Field(sa_column=sa.Column(sa.ForeignKey("project.id"), nullable=False,
-                                                index=True))
-    category: str = Field(sa_column=sa.Column(sa.String(40), nullable=False, index=True))
-    department: str = Field(sa_column=sa.Column(sa.String(40), nullable=False, index=True))
-    responsible: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
-    description: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    promised_by: date | None = _day()  # the promised date, when given as a date (--by)
-    state: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
-    phase: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
-    promised_days: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
-    extension_days: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
-    paused_days: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
-    raised_on: date | None = _day()
-    suspended_since: date | None = _day()
-    closed_on: date | None = _day()
-    due_on: date | None = _day()
-    warn_at: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
-    light: str = Field(default="none", sa_column=sa.Column(sa.String(10), nullable=False, index=True))
-    light_on: date | None = _day()
-    last_move_on: date | None = _day()
-    version: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
-    head_hash: str = Field(default="", sa_column=sa.Column(sa.String(64), nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=sa.Column(UTCTimestamp(), nullable=False))
-
-
-class ProblemEvent(SQLModel, table=True):
-    """The problem's append-only, hash-chained log: same shape as `permit_event`."""
-
-    __tablename__ = "problem_event"
-    __table_args__ = (sa.UniqueConstraint("problem_id", "seq", name="uq_problem_event_seq"),)
-    id: int | None = Field(default=None, primary_key=True)
-    problem_id: int = Field(sa_column=sa.Column(sa.ForeignKey("problem.id"), nullable=False))
-    seq: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
-    kind: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
-    event: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
-    on: date = Field(sa_column=sa.Column("on", Day(), nullable=False))
-    actor: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
-    reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    data: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
-    recorded_at: datetime = Field(sa_column=sa.Column(UTCTimestamp(), nullable=False))
-    prev_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
-    hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    for module in set(ELSEWHERE.values()):
+        importlib.import_module(f"workflow.store.{module}")

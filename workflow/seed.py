@@ -1,17 +1,19 @@
-"""Demo data: turn a small campaign description (seeds/campaign.yaml) into projects, permits and
-event histories that the lifecycle would have produced.
+"""Demo data: turn a small campaign description (seeds/campaign.yaml) into projects, permits,
+problems and event histories that the lifecycles would have produced.
 
 Two steps. `plan()` is pure and deterministic: from the description, the policy, the calendar,
 a number of projects and a random seed it draws every project and every permit's moves (event,
-effective date, actor, reason), cut at the demo day. `apply()` writes a plan into an initialised
-database, day by day: that day's moves, then the daily sweep of that day, so light changes
-and anything hooked onto the sweep (notices) have a history too.
+effective date, actor, reason), then the problems raised about the projects and their moves
+(from a random stream of their own), all cut at the demo day. `apply()` writes a plan into an
+initialised database, day by day: that day's moves and problems, then the daily sweep of that
+day, so light changes and anything hooked onto the sweep (notices) have a history too.
 
-`apply()` writes the moves in bulk, but exactly as `permits.advance` would: every move is
-checked by the lifecycle (roles, sources, prerequisites) and folded with the same functions
-(`apply_move`, `cached_fields`, `make_event`), so every row equals its rebuild. `apply(...,
-via="library")` instead calls `projects.add`, `permits.add` and `permits.advance` one move at a
-time; it is slower and serves the test that both paths give the same rows.
+`apply()` writes the moves in bulk, but exactly as `permits.advance` and `problems.advance`
+would: every move is checked by the lifecycle (roles, sources, prerequisites) and folded with
+the same functions (`apply_move`, `cached_fields`, `make_event`), so every row equals its
+rebuild. `apply(..., via="library")` instead calls `projects.add`, `permits.add`,
+`permits.advance`, `problems.add` and `problems.advance` one move at a time; it is slower and
+serves the test that both paths give the same rows.
 """
 
 from __future__ import annotations
@@ -496,7 +498,8 @@ def seed(
 
 
 def apply(app: App, the_plan: Plan, *, via: str = "bulk") -> dict[str, Any]:
-    """Write actors, the campaign, projects and permits, then replay every day's moves and sweep.
+    """Write actors, the campaign, projects and permits, then replay every day's moves, the
+    problems raised and moved that day, and its sweep.
 
     The database must be initialised and hold no projects yet. `via="library"` goes through
     `permits.advance` move by move (slow; for tests).

@@ -786,7 +786,9 @@ class _BulkWriter:
                            self.app.policy)
 
     def raise_problems(self, day: date, indexes: list[int]) -> None:
-        """Raise the day's problems as `problems.add` does, in one transaction."""
+        """Raise the day's problems as `problems.add` does, in a few statements."""
+        import sqlalchemy as sa
+
         from workflow.domain.clock import Phase
         from workflow.domain.lifecycle import ClockEffect
         from workflow.domain.projection import Facts, apply_move
@@ -799,35 +801,33 @@ class _BulkWriter:
         lifecycle = rules.lifecycle
         initial = lifecycle.initial
         now = utcnow()
+        plans = [self.plan.problems[i] for i in indexes]
+        facts = [apply_move(
+            Facts(state=initial, phase=Phase.PENDING), cal=cal, effect=ClockEffect.START,
+            state=initial, phase=lifecycle.phase(initial), on=q.raised_on, promised_days=q.days,
+        ) for q in plans]
         with app.db.connect(write=True) as conn:
-            events = []
-            for i in indexes:  # one insert each: the ids are numbered in the order raised
-                q = self.plan.problems[i]
-                facts = apply_move(
-                    Facts(state=initial, phase=Phase.PENDING), cal=cal, effect=ClockEffect.START,
-                    state=initial, phase=lifecycle.phase(initial), on=q.raised_on,
-                    promised_days=q.days,
-                )
-                id_ = conn.execute(problem_t.insert().values(
-                    project_id=self.projects[q.project], category=q.category,
-                    department=q.owner, responsible=q.responsible, description=q.text,
-                    promised_by=None, **_cached(facts, rules, cal, q.raised_on),
-                    version=1, head_hash="", created_at=now,
-                )).inserted_primary_key[0]
-                ev = make_event(
-                    permit_id=id_, seq=1, prev_hash="", kind="create", event="raise",
-                    on=q.raised_on, actor=desc.supervisor, subject_column=SUBJECT,
-                    data={"project": q.project, "category": q.category,
-                          "department": q.owner, "state": initial, "promised_days": q.days,
-                          "promised_by": None, "responsible": q.responsible, "text": q.text},
-                    recorded_at=now,
-                )
-                conn.execute(problem_t.update().where(problem_t.c.id == id_)
-                             .values(head_hash=ev["hash"]))
-                events.append(ev)
-                self.problem_ids[i] = id_
-                self.problem_facts[id_] = facts
+            # ids in the order raised, as one problems.add after another numbers them
+            ids = conn.execute(
+                problem_t.insert().returning(problem_t.c.id, sort_by_parameter_order=True),
+                [{"project_id": self.projects[q.project], "category": q.category,
+                  "department": q.owner, "responsible": q.responsible, "description": q.text,
+                  "promised_by": None, **_cached(f, rules, cal, q.raised_on), "version": 1,
+                  "head_hash": "", "created_at": now} for q, f in zip(plans, facts, strict=True)],
+            ).scalars().all()
+            events = [make_event(
+                permit_id=id_, seq=1, prev_hash="", kind="create", event="raise", on=q.raised_on,
+                actor=desc.supervisor, subject_column=SUBJECT, recorded_at=now,
+                data={"project": q.project, "category": q.category, "department": q.owner,
+                      "state": initial, "promised_days": q.days, "promised_by": None,
+                      "responsible": q.responsible, "text": q.text},
+            ) for id_, q in zip(ids, plans, strict=True)]
             conn.execute(problem_event_t.insert(), events)
+            conn.execute(sa.text("UPDATE problem SET head_hash = :b_hash WHERE id = :b_id"),
+                         [{"b_id": e["problem_id"], "b_hash": e["hash"]} for e in events])
+        for i, id_, f in zip(indexes, ids, facts, strict=True):
+            self.problem_ids[i] = id_
+            self.problem_facts[id_] = f
 
     def problem_moves(self, day: date, moves: list[tuple[int, Move]]) -> None:
         """The day's problem moves, checked and folded as `problems.advance` does them."""
@@ -884,5 +884,11 @@ class _BulkWriter:
                 values_by_id[id_] = {**_cached(facts, rules, cal, light_on),
                                      "version": ev["seq"], "head_hash": ev["hash"]}
             conn.execute(problem_event_t.insert(), events)
-            for id_, values in values_by_id.items():  # a few a day: one UPDATE each
-                conn.execute(problem_t.update().where(problem_t.c.id == id_).values(**values))
+            columns = list(next(iter(values_by_id.values())))
+            update = problem_t.update().where(problem_t.c.id == sa.bindparam("b_id")).values(
+                {c: sa.bindparam(f"b_{c}", type_=problem_t.c[c].type) for c in columns}
+            )
+            conn.execute(update, [
+                {"b_id": id_, **{f"b_{c}": v for c, v in values.items()}}
+                for id_, values in values_by_id.items()
+            ])

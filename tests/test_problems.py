@@ -277,7 +277,7 @@ def test_summary_matches_counts_from_problem_list(app, run):
         assert sum(r["overdue"] for r in rep["rows"]) == result["problems"]["overdue"]
 
 
-# -- the report as of a past day, from the log ------------------------------------------------------
+# -- the report as of a past day, from the log -------------------------------------------------
 
 def test_report_as_of_a_past_day_shows_problems_as_they_stood(app, run):
     """A problem resolved after day D counts as open on D, red if it was overdue then; one

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.report_helpers import load, row
+from workflow import problems
 from workflow.report.board import render_board, write_board
 from workflow.report.completion import completion
 
@@ -21,8 +22,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--no-first-run"]
 
 
-def board_population(app, n: int = 500) -> None:
-    """`n` projects over three districts with permits in every phase and light."""
+def board_population(app, n: int = 500, problems_every: int = 1) -> None:
+    """`n` projects over three districts with permits in every phase and light, and problems
+    open in every light (and some solved) on every `problems_every`-th project."""
     rows = []
     for i in range(n):
         code = f"B{i:04d}"
@@ -40,6 +42,21 @@ def board_population(app, n: int = 500) -> None:
         if i % 11 == 0:
             rows.append(row(code, "land_supply", "draft", **kw))
     load(app, rows)
+    # today is Friday 2026-11-20: raised on 2 November with 5 days is red, on 16 November
+    # with 6 days yellow (2 left) and with 20 days green
+    early, late = date(2026, 11, 2), date(2026, 11, 16)
+    kinds = {1: ("power", "grid", 5, early), 2: ("environment", "eeb", 6, late),
+             3: ("land", "nrp", 20, late), 4: ("environment", "eeb", 5, early),
+             5: ("water", "hud", 5, early)}
+    for i in range(0, n, problems_every):
+        if i % 10 not in kinds:
+            continue
+        category, owner, days, on = kinds[i % 10]
+        text = EVIL if i == 1 else f"问题 {i}"
+        q = problems.add(app, f"B{i:04d}", category=category, owner=owner, days=days, on=on,
+                         text=text)
+        if i % 10 == 5:  # solved: off the chart
+            problems.advance(app, q["id"], "resolve", on=date(2026, 11, 5))
 
 
 def test_user_strings_are_escaped_and_the_page_needs_no_network(app):
@@ -57,6 +74,25 @@ def test_user_strings_are_escaped_and_the_page_needs_no_network(app):
     assert (s["required"], s["closed"], s["red"], s["yellow"], s["completion_rate"]) == (
         total["required"], total["closed"], total["red"], total["yellow"],
         total["completion_rate"])
+    lights = open_problem_lights(app)
+    assert (s["problems"], s["problems_red"], s["problems_yellow"], s["problems_green"]) == (
+        sum(lights.values()), lights["red"], lights["yellow"], lights["green"])
+    assert s["problems_red"] and s["problems_yellow"] and s["problems_green"]
+
+
+def open_problem_lights(app, district: str | None = None, owner: str | None = None):
+    """Open problems by live light from the database (optionally of one district, one owner)."""
+    from collections import Counter
+
+    import sqlalchemy as sa
+
+    with app.db.connect() as conn:
+        districts = dict(conn.execute(sa.text("SELECT code, district FROM project")).all())
+    return Counter(
+        q["light"] for q in problems.list_(app, owner=owner)
+        if q["phase"] in ("running", "paused")
+        and (district is None or districts[q["project"]] == district)
+    )
 
 
 def test_board_cli_in_both_languages(run, tmp_path):
@@ -106,10 +142,19 @@ def test_board_in_headless_chromium(sqlite_app, tmp_path):
             "SELECT count(DISTINCT p.project_id) FROM permit p JOIN project j ON j.id = "
             "p.project_id WHERE j.district = 'north' AND p.department = 'eeb' "
             "AND p.phase IN ('running', 'paused')")).scalar()
-        yellow_projects = conn.execute(sa.text(
-            "SELECT count(DISTINCT project_id) FROM permit WHERE type = 'land_prereview' "
-            "AND accepted_on = :d"), {"d": (date(2026, 11, 16) - date(1970, 1, 1)).days}).scalar()
-    assert red_eia_north > 0 and yellow_projects > 0
+        yellow_permits = set(conn.execute(sa.text(
+            "SELECT j.code FROM permit p JOIN project j ON j.id = p.project_id "
+            "WHERE p.type = 'land_prereview' AND p.accepted_on = :d"),
+            {"d": (date(2026, 11, 16) - date(1970, 1, 1)).days}).scalars())
+    # the light filter picks projects by their permits' lights and their problems' alike
+    yellow_problems = {q["project"] for q in problems.list_(app, light="yellow")
+                       if q["phase"] == "running"}
+    yellow_projects = len(yellow_permits | yellow_problems)
+    assert red_eia_north > 0 and yellow_permits and yellow_problems - yellow_permits
+    assert red_eia_north == projects_north  # so the eeb + red filter leaves the north as it is
+    everywhere, north = open_problem_lights(app), open_problem_lights(app, "north")
+    eeb_north = open_problem_lights(app, "north", "eeb")
+    assert eeb_north["red"] and eeb_north["yellow"] and not eeb_north["green"]
 
     dialogs: list[str] = []
     with sync_playwright() as pw:
@@ -124,15 +169,26 @@ def test_board_in_headless_chromium(sqlite_app, tmp_path):
             def stat(key: str) -> str:
                 return page.locator(f'[data-stat="{key}"]').inner_text()
 
+            def problem_stats() -> list[str]:
+                return [stat(k) for k in ("problems", "problems_red", "problems_yellow",
+                                          "problems_green")]
+
+            def expected(lights) -> list[str]:
+                return [str(sum(lights.values())),
+                        *(str(lights[k]) for k in ("red", "yellow", "green"))]
+
             assert stat("projects") == "500"
             assert stat("required") == str(total["required"])
             assert stat("closed") == str(total["closed"])
             assert stat("red") == str(total["red"])
             assert stat("yellow") == str(total["yellow"])
             assert stat("completion_rate") == f"{total['completion_rate']:.2f}"
+            assert problem_stats() == expected(everywhere)  # open problems by live light
             assert page.locator("tr.project").count() == 500
             evil = page.locator('tr[data-code="B0007"] .name')
             assert evil.inner_text() == EVIL
+            assert page.locator(".pnode").count() == sum(everywhere.values())
+            assert EVIL in page.locator('tr[data-code="B0001"] .pnode').get_attribute("title")
 
             page.select_option("#f-district", "north")
             assert stat("projects") == str(projects_north)
@@ -140,6 +196,7 @@ def test_board_in_headless_chromium(sqlite_app, tmp_path):
             assert stat("closed") == str(district["north"]["closed"])
             assert stat("completion_rate") == f"{district['north']['completion_rate']:.2f}"
             assert page.locator("tr.project:visible").count() == projects_north
+            assert problem_stats() == expected(north)
 
             page.select_option("#f-department", "eeb")
             page.select_option("#f-light", "red")
@@ -147,14 +204,16 @@ def test_board_in_headless_chromium(sqlite_app, tmp_path):
             assert stat("red") == str(red_eia_north)  # and all red
             assert stat("required") == str(red_eia_north)  # only eeb's permits are counted
             assert page.locator("tr.project:visible").count() == red_eia_north
+            assert problem_stats() == expected(eeb_north)  # only eeb's problems are counted
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "board-filtered.png"))
             page.select_option("#f-district", "")
             page.select_option("#f-department", "")
             page.select_option("#f-light", "yellow")
-            assert stat("projects") == str(yellow_projects)  # one working day left
+            assert stat("projects") == str(yellow_projects)  # one or two working days left
             page.select_option("#f-light", "")
             assert stat("projects") == "500"
+            assert problem_stats() == expected(everywhere)
             page.screenshot(path=str(ARTIFACTS / "board.png"))
         finally:
             browser.close()

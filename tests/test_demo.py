@@ -14,6 +14,7 @@ from tests.conftest import dump, make_app
 from workflow import seed
 from workflow.rebuild import rebuild
 from workflow.setup import init
+from workflow.store.db import Database
 
 DESC = seed.load_description()
 DAY = DESC.demo_day
@@ -43,6 +44,24 @@ def expected_summary(rows: list[dict]) -> tuple[Counter, dict]:
         t[1] += r["phase"] == "closed"
         t[2] += r["phase"] == "closed" and r["light"] == "green"
     return lights, by_type
+
+
+def problems_as_of_demo_day(url: str) -> list[dict]:
+    result = invoke("--db", url, "--today", DAY.isoformat(), "problem", "list", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def expected_problems(rows: list[dict]) -> tuple[Counter, Counter]:
+    """Open problems by light, and problem counts as `report problems` defines them."""
+    open_ = [r for r in rows if r["phase"] in ("running", "paused")]
+    raised = [r for r in rows if r["phase"] != "void"]
+    solved = [r for r in raised if r["phase"] == "closed"]
+    counts = Counter(raised=len(raised), solved=len(solved), open=len(open_),
+                     struck_off=sum(r["state"] == "closed" for r in solved),
+                     solved_late=sum(r["light"] == "red" for r in solved),
+                     overdue=sum(r["light"] == "red" for r in open_))
+    return Counter(r["light"] for r in open_), counts
 
 
 def test_demo_prints_the_summary_of_the_database_it_wrote(tmp_path):
@@ -88,6 +107,65 @@ def test_demo_prints_the_summary_of_the_database_it_wrote(tmp_path):
     assert str(summary.resolve()) in text
     assert f"| {lights['red']} | {lights['yellow']} | {lights['green']} |" in summary.read_text(
         encoding="utf-8")
+    check_demo_problems(url, out, text)
+
+
+def check_demo_problems(url: str, out, text: str) -> None:
+    """The demo's problems: a realistic mix, and the same in the summary, the wall chart, the
+    notices and the agenda as in `problem list`."""
+    problems = problems_as_of_demo_day(url)
+    lights, counts = expected_problems(problems)
+    # open problems in every light, problems solved on time and late, struck off, withdrawn,
+    # owned by several departments
+    assert lights["red"] and lights["yellow"] and lights["green"]
+    assert counts["solved_late"] and counts["solved"] - counts["solved_late"]
+    assert counts["struck_off"] and len(problems) > counts["raised"]
+    assert len({r["department"] for r in problems}) >= 4
+    m = re.search(r"Problems: (\d+) raised, (\d+) solved \((\d+) struck off, (\d+) solved "
+                  r"late\), (\d+) open", text)
+    assert m, text
+    assert [int(x) for x in m.groups()] == [counts[k] for k in (
+        "raised", "solved", "struck_off", "solved_late", "open")]
+    m = re.search(r"Open problems by light: red (\d+), yellow (\d+), green (\d+) \((\d+) open\)",
+                  text)
+    assert m, text
+    assert [int(x) for x in m.groups()] == [
+        lights["red"], lights["yellow"], lights["green"], counts["open"]]
+    with_problems = {r["project"] for r in problems if r["phase"] != "void"}
+    assert f"{DESC.projects} projects, {len(with_problems)} with problems" in text
+    worst = max((r for r in problems if r["phase"] == "running" and r["light"] == "red"),
+                key=lambda r: r["overdue_days"])
+    first = text.split("Worst red problems")[1].splitlines()[2]
+    assert first.split()[0] == worst["ref"] and first.split()[-1] == str(worst["overdue_days"])
+    # the wall chart shows every open problem beside its project's permits
+    board = (out / "board.html").read_text(encoding="utf-8")
+    shown = re.findall(r'<span class="pnode l-(\w+)"[^>]*>(Q\d+) ', board)
+    assert sorted(shown) == sorted((r["light"], r["ref"]) for r in problems
+                                   if r["phase"] in ("running", "paused"))
+    # a red problem is a matter of its owner department's supervision notice, beside permits
+    db = Database(url)
+    with db.connect() as conn:
+        mixed = conn.execute(sa.text(
+            "SELECT m.notice_id FROM notice_matter m JOIN notice n ON n.id = m.notice_id "
+            "WHERE n.level = 'supervision' GROUP BY m.notice_id "
+            "HAVING count(m.problem_id) > 0 AND count(m.permit_id) > 0 ORDER BY m.notice_id"
+        )).scalars().all()
+    db.dispose()
+    assert mixed
+    notice = json.loads(invoke("--db", url, "notice", "show", str(mixed[0]), "--json").output)
+    refs = {m["ref"] for m in notice["matters"] if m["kind"] == "problem"}
+    owned = [r for r in problems if r["ref"] in refs]
+    assert owned and all(r["department"] == notice["addressee"] for r in owned)
+    seq = int(re.search(r"第(\d+)号", notice["number"]).group(1))
+    delivered = (out / "notices" / "2026" / f"supervision-2026-{seq:05d}.zh.md").read_text(
+        encoding="utf-8")
+    assert all(r["text"] in delivered for r in owned)
+    # the agenda of the next joint meeting lists each department's red and yellow problems
+    agenda = (out / "agenda.md").read_text(encoding="utf-8")
+    assert str((out / "agenda.md").resolve()) in text
+    for r in problems:
+        if r["phase"] in ("running", "paused") and r["light"] in ("red", "yellow"):
+            assert f"| {r['ref']} |" in agenda
 
 
 def test_demo_json_matches_the_database_on_each_backend(backend_url, tmp_path):
@@ -105,7 +183,13 @@ def test_demo_json_matches_the_database_on_each_backend(backend_url, tmp_path):
                    if r["light"] == "red" and r["phase"] in ("running", "paused")), reverse=True)
     assert [r["overdue_days"] for r in summary["worst_red"]] == reds[:10]
     assert summary["seeded"]["projects"] == 40
-    assert rebuild(make_app(backend_url), check_only=True)["differing"] == 0
+    problems = problems_as_of_demo_day(backend_url)
+    lights, counts = expected_problems(problems)
+    assert summary["problems"]["lights"] == {k: lights[k] for k in ("red", "yellow", "green")}
+    assert {k: summary["problems"]["counts"][k] for k in counts} == dict(counts)
+    assert summary["seeded"]["problems"] == len(problems) > 0
+    checked = rebuild(make_app(backend_url), check_only=True, problems=True)
+    assert checked["differing"] == 0 and checked["problems"]["differing"] == 0
 
 
 def test_demo_refuses_a_database_that_is_not_a_demo(tmp_path):
@@ -153,15 +237,31 @@ def test_same_seed_gives_the_same_plan_and_another_seed_does_not():
     one = seed.plan(DESC, app.policy, app.calendar, projects=30, seed=7)
     two = seed.plan(DESC, app.policy, app.calendar, projects=30, seed=7)
     other = seed.plan(DESC, app.policy, app.calendar, projects=30, seed=8)
-    assert one.projects == two.projects
-    assert one.projects != other.projects
+    assert one.projects == two.projects and one.problems == two.problems
+    assert one.projects != other.projects and one.problems != other.problems
+
+
+def test_problems_leave_the_projects_and_permits_of_a_plan_as_they_were():
+    """Problems draw from their own random stream: the demo's permits did not move."""
+    app = make_app("sqlite://")
+    with_problems = seed.plan(DESC, app.policy, app.calendar, projects=30, seed=7)
+    without = seed.plan(DESC.model_copy(update={"problems": None}), app.policy, app.calendar,
+                        projects=30, seed=7)
+    assert with_problems.problems and not without.problems
+    assert with_problems.projects == without.projects
+    days = [q.raised_on for q in with_problems.problems]
+    assert days == sorted(days) and max(days) <= DAY
+    for q in with_problems.problems:
+        assert all(q.raised_on <= m.on <= DAY for m in q.moves)
+        assert [m.on for m in q.moves] == sorted(m.on for m in q.moves)
 
 
 VOLATILE = {"created_at", "recorded_at", "hash", "prev_hash", "head_hash", "started_at",
             "finished_at", "summary"}
 
 
-def content(url: str, tables=("project", "permit", "permit_event", "actor", "campaign")):
+def content(url: str, tables=("project", "permit", "permit_event", "problem", "problem_event",
+                              "actor", "campaign")):
     """Rows of `tables` without timestamps and hashes (which record when seeding ran)."""
     from workflow.store.db import Database
 
@@ -190,7 +290,9 @@ def test_same_seed_gives_the_same_database(tmp_path):
 
 def test_seeded_rows_equal_their_rebuild_and_histories_follow_the_lifecycle(app):
     seed.seed(app, projects=30, seed=3)
-    assert rebuild(app, check_only=True)["differing"] == 0
+    checked = rebuild(app, check_only=True, problems=True)
+    assert checked["differing"] == 0
+    assert checked["problems"]["checked"] > 0 and checked["problems"]["differing"] == 0
     with app.db.connect() as conn:
         states = dict(conn.execute(
             sa.text("SELECT state, count(*) FROM permit GROUP BY state")).all())
@@ -203,12 +305,19 @@ def test_seeded_rows_equal_their_rebuild_and_histories_follow_the_lifecycle(app)
 
 
 def test_bulk_seeding_writes_what_the_library_writes(tmp_path):
-    """The fast path and permits.advance, move by move, give the same rows and events."""
-    bulk = seeded(f"sqlite:///{tmp_path / 'bulk.db'}", projects=8)
-    library = seeded(f"sqlite:///{tmp_path / 'library.db'}", via="library", projects=8)
-    tables = ("project", "permit", "permit_event")
+    """The fast path and permits.advance / problems.add and advance, move by move, give the
+    same rows and events."""
+    # seed 81: the 9 problems of its 8 projects go through every problem event between them
+    app = make_app("sqlite://")
+    the_plan = seed.plan(DESC, app.policy, app.calendar, projects=8, seed=81)
+    assert {m.event for q in the_plan.problems for m in q.moves} == set(
+        app.policy.problems.lifecycle.events)
+    bulk = seeded(f"sqlite:///{tmp_path / 'bulk.db'}", projects=8, seed_=81)
+    library = seeded(f"sqlite:///{tmp_path / 'library.db'}", via="library", projects=8, seed_=81)
+    tables = ("project", "permit", "permit_event", "problem", "problem_event", "notice_matter")
     assert content(bulk.settings.db_url, tables) == content(library.settings.db_url, tables)
-    assert rebuild(library, check_only=True)["differing"] == 0
+    checked = rebuild(library, check_only=True, problems=True)
+    assert checked["differing"] == 0 and checked["problems"]["differing"] == 0
 
 
 def test_a_description_error_names_the_file_and_key(tmp_path):
@@ -221,4 +330,22 @@ def test_a_description_error_names_the_file_and_key(tmp_path):
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     with pytest.raises(BadData, match=r"campaign.yaml: .*outcomes.*sum to 1"):
+        seed.load_description(path)
+
+
+def test_a_problem_description_error_names_the_key(tmp_path):
+    import yaml
+
+    from workflow.errors import BadData
+
+    raw = yaml.safe_load(seed.default_description_path().read_text(encoding="utf-8"))
+    raw["problems"]["categories"]["roads"] = raw["problems"]["categories"].pop("other")
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    app = make_app("sqlite://")
+    with pytest.raises(BadData, match=r"problems.categories: unknown category 'roads'"):
+        seed.plan(seed.load_description(path), app.policy, app.calendar)
+    raw["problems"]["outcomes"]["late"] = 0.9
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(BadData, match=r"campaign.yaml: problems.*sum to 1"):
         seed.load_description(path)

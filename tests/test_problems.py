@@ -277,6 +277,86 @@ def test_summary_matches_counts_from_problem_list(app, run):
         assert sum(r["overdue"] for r in rep["rows"]) == result["problems"]["overdue"]
 
 
+# -- the report as of a past day, from the log -------------------------------------------------
+
+def test_report_as_of_a_past_day_shows_problems_as_they_stood(app, run):
+    """A problem resolved after day D counts as open on D, red if it was overdue then; one
+    struck off after D as solved, not struck off; one raised after D not at all."""
+    setup_departments(app)
+    project(app, "P1")
+    office = as_actor(app, "office")
+    late = problems.add(office, "P1", category="power", owner="grid", days=3,
+                        on=D(2026, 11, 2), text="Poles")["id"]  # due 5 November
+    soon = problems.add(office, "P1", category="gas", owner="grid", days=5,
+                        on=D(2026, 11, 2), text="Gas")["id"]  # due 9 November
+    done = problems.add(office, "P1", category="water", owner="grid", days=5,
+                        on=D(2026, 11, 2), text="Water")["id"]
+    problems.advance(office, done, "resolve", on=D(2026, 11, 4))
+    problems.add(office, "P1", category="land", owner="grid", days=5, on=D(2026, 11, 10),
+                 text="Raised later")
+    sweep(app, day=D(2026, 11, 9))
+    problems.advance(office, late, "resolve", on=D(2026, 11, 12))  # 5 working days late
+    problems.advance(office, soon, "resolve", on=D(2026, 11, 9))   # on its due day
+    problems.advance(office, done, "close", on=D(2026, 11, 16))
+    day = "2026-11-06"
+    # the list replays each problem as of that day: the same facts the report counts
+    listed = {r["id"]: (r["state"], r["light"]) for r in json.loads(
+        run("problem", "list", "--json", today=D(2026, 11, 6)).output)}
+    assert listed[late] == ("open", "red") and listed[soon] == ("open", "yellow")
+    assert listed[done] == ("resolved", "green")
+
+    def total(*args) -> dict:
+        r = run("report", "problems", "--by", "owner", *args, "--json")
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output)["total"]
+
+    then = total("--as-of", day)
+    counted = ("raised", "solved", "struck_off", "open", "overdue", "solved_late")
+    assert [then[k] for k in counted] == [3, 1, 0, 2, 1, 0]
+    assert then["solve_rate"] == 33.33
+    # today: the three solved, the late one with its red final light; the one raised later
+    # is overdue now
+    now = total()
+    assert [now[k] for k in counted] == [4, 3, 1, 1, 1, 1]
+    assert run("report", "problems", "--as-of", day, "--md").output.count("grid") == 1
+    # the day it was raised the problem is counted; the day before it is not
+    assert total("--as-of", "2026-11-02")["raised"] == 3
+    assert total("--as-of", "2026-10-30")["raised"] == 0
+    r = run("report", "problems", "--as-of", "1999-12-31")
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert r.output.startswith("Error: --as-of 1999-12-31 is outside the calendar")
+
+
+def test_report_as_of_any_day_agrees_with_the_list_replayed_to_that_day(app, run):
+    seeded(app, seed=5, n=30)
+    raised_on = {r["id"]: r["raised_on"] for r in json.loads(
+        run("problem", "list", "--json").output)}
+    for day in [D(2026, 10, 9), D(2026, 10, 19), D(2026, 10, 30), D(2026, 11, 6),
+                D(2026, 11, 13), D(2026, 11, 20)]:
+        rows = [r for r in json.loads(run("problem", "list", "--json", today=day).output)
+                if raised_on[r["id"]] <= day.isoformat()]
+        for by, key in (("owner", "department"), ("project", "project"),
+                        ("category", "category")):
+            report = json.loads(run("report", "problems", "--by", by, "--as-of",
+                                    day.isoformat(), "--json").output)
+            expected: dict = {}
+            for r in rows:
+                e = expected.setdefault(r[key], dict.fromkeys(
+                    ("raised", "solved", "struck_off", "open", "overdue", "solved_late"), 0))
+                raised = r["phase"] != "void"
+                solved = r["phase"] == "closed"
+                open_ = r["phase"] in ("running", "paused")
+                e["raised"] += raised
+                e["solved"] += solved
+                e["struck_off"] += r["state"] == "closed"
+                e["open"] += open_
+                e["overdue"] += open_ and r["light"] == "red"
+                e["solved_late"] += solved and r["light"] == "red"
+            got = {g["key"]: {k: g[k] for k in e} for g in report["rows"]}
+            assert got == expected, (day, by)
+        assert report["as_of"] == day.isoformat()
+
+
 def test_problem_list_filters_agree_with_the_light(app, run):
     seeded(app, seed=3, n=12)
     every = json.loads(run("problem", "list", "--json").output)

@@ -23,6 +23,7 @@ from workflow.store.calendar_table import set_meta
 
 DEFAULT_OUTPUT_DIR = Path("workflow-demo")
 WORST = 10
+WORST_PROBLEMS = 5
 
 
 def run(
@@ -142,6 +143,7 @@ def supervision_summary(app: App, day: date) -> dict[str, Any]:
     ]
     return {
         "lights": lights, "open": sum(lights.values()),
+        "problems": problem_summary(app, day),
         "worst_red": [
             {k: v[k] for k in ("ref", "project_name", "district", "type_name", "department",
                                 "responsible", "state", "accepted_on", "due_on",
@@ -155,12 +157,47 @@ def supervision_summary(app: App, day: date) -> dict[str, Any]:
     }
 
 
+def problem_summary(app: App, day: date) -> dict[str, Any]:
+    """Open problems by light as of `day`, the worst red ones, the problem counts and the
+    projects' sentence of `workflow report summary`."""
+    from workflow.problems import _select, problem_t, view
+    from workflow.report.problems import summary
+    from workflow.store.queries import OPEN, live_light
+
+    policy, cal = app.policy, app.calendar
+    light = live_light(day_number(day), problem_t)
+    with app.db.connect() as conn:
+        inner = sa.select(light.label("light")).where(problem_t.c.phase.in_(OPEN)).subquery()
+        counts = dict(conn.execute(
+            sa.select(inner.c.light, sa.func.count()).group_by(inner.c.light)
+        ).all())
+        reds = conn.execute(_select().where(problem_t.c.phase.in_(OPEN), light == "red")).all()
+    views = sorted((view(r, policy, cal, day) for r in reds),
+                   key=lambda v: (-(v["overdue_days"] or 0), v["id"]))
+    lights = {k: counts.get(k, 0) for k in ("red", "yellow", "green")}
+    leaders = summary(app)
+    return {
+        "lights": lights, "open": sum(lights.values()),
+        "counts": leaders["problems"],
+        "projects": {k: leaders[k] for k in ("projects", "with_problems", "solved",
+                                             "under_coordination")},
+        "sentence": leaders["sentence"], "sentence_zh": leaders["sentence_zh"],
+        "worst_red": [
+            {k: v[k] for k in ("ref", "project", "project_name", "category_name", "department",
+                               "responsible", "text", "raised_on", "due_on", "overdue_days")}
+            for v in views[:WORST_PROBLEMS]
+        ],
+        "red_total": len(views),
+    }
+
+
 # -- the files ---------------------------------------------------------------------------------
 
 def write_outputs(
     app: App, day: date, output_dir: Path, seeded: dict, summary: dict
 ) -> list[tuple[str, Path]]:
     """Write the demo's files; return (what, path) pairs. One line per output."""
+    from workflow.report.agenda import write_agenda
     from workflow.report.board import write_board
     from workflow.report.ledger import export as export_ledger
     from workflow.report.weekly import write_weekly
@@ -169,6 +206,8 @@ def write_outputs(
     files.append(("wall chart", Path(write_board(app, output_dir / "board.html")["path"])))
     files.append(("weekly report",
                   Path(write_weekly(app, output_dir / "weekly-report.md", as_of=day)["path"])))
+    files.append(("meeting agenda",
+                  Path(write_agenda(app, output_dir / "agenda.md", as_of=day)["path"])))
     files.append(("ledger", Path(export_ledger(app, output_dir / "ledger.xlsx")["path"])))
     files.append(("notices", deliver_notices(app, output_dir / "notices")))
     return files
@@ -226,6 +265,32 @@ def write_summary_markdown(path: Path, day: date, seeded: dict, summary: dict) -
             f"| {r['ref']} {r['type_name']} | {r['project_name']} | {r['district']} | "
             f"{r['department']} | {r['responsible'] or ''} | {r['accepted_on']} | "
             f"{r['due_on']} | {r['overdue_days']} |"
+        )
+    q = summary["problems"]
+    c = q["counts"]
+    lines += [
+        "",
+        "## Problems (问题清单)",
+        "",
+        f"{q['sentence']}: {c['raised']} problems raised, {c['solved']} solved "
+        f"({c['struck_off']} struck off, {c['solved_late']} solved late), {c['open']} open.",
+        "",
+        "| red | yellow | green | open |",
+        "| ---: | ---: | ---: | ---: |",
+        f"| {q['lights']['red']} | {q['lights']['yellow']} | {q['lights']['green']} "
+        f"| {q['open']} |",
+        "",
+        f"### The worst red problems ({len(q['worst_red'])} of {q['red_total']})",
+        "",
+        "| problem | project | category | owner | responsible | raised | due | "
+        "overdue (working days) |",
+        "| --- | --- | --- | --- | --- | --- | --- | ---: |",
+    ]
+    for r in q["worst_red"]:
+        lines.append(
+            f"| {r['ref']} {r['text']} | {r['project_name']} | {r['category_name']} | "
+            f"{r['department']} | {r['responsible'] or ''} | {r['raised_on']} | {r['due_on']} "
+            f"| {r['overdue_days']} |"
         )
     lines += [
         "",

@@ -1,17 +1,19 @@
-"""Demo data: turn a small campaign description (seeds/campaign.yaml) into projects, permits and
-event histories that the lifecycle would have produced.
+"""Demo data: turn a small campaign description (seeds/campaign.yaml) into projects, permits,
+problems and event histories that the lifecycles would have produced.
 
 Two steps. `plan()` is pure and deterministic: from the description, the policy, the calendar,
 a number of projects and a random seed it draws every project and every permit's moves (event,
-effective date, actor, reason), cut at the demo day. `apply()` writes a plan into an initialised
-database, day by day: that day's moves, then the daily sweep of that day, so light changes
-and anything hooked onto the sweep (notices) have a history too.
+effective date, actor, reason), then the problems raised about the projects and their moves
+(from a random stream of their own), all cut at the demo day. `apply()` writes a plan into an
+initialised database, day by day: that day's moves and problems, then the daily sweep of that
+day, so light changes and anything hooked onto the sweep (notices) have a history too.
 
-`apply()` writes the moves in bulk, but exactly as `permits.advance` would: every move is
-checked by the lifecycle (roles, sources, prerequisites) and folded with the same functions
-(`apply_move`, `cached_fields`, `make_event`), so every row equals its rebuild. `apply(...,
-via="library")` instead calls `projects.add`, `permits.add` and `permits.advance` one move at a
-time; it is slower and serves the test that both paths give the same rows.
+`apply()` writes the moves in bulk, but exactly as `permits.advance` and `problems.advance`
+would: every move is checked by the lifecycle (roles, sources, prerequisites) and folded with
+the same functions (`apply_move`, `cached_fields`, `make_event`), so every row equals its
+rebuild. `apply(..., via="library")` instead calls `projects.add`, `permits.add`,
+`permits.advance`, `problems.add` and `problems.advance` one move at a time; it is slower and
+serves the test that both paths give the same rows.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from workflow.policy import Policy
 
 DEMO_META_KEY = "demo_seed"  # marks a database as a demo: `workflow demo` may recreate it
 OUTCOMES = ("on_time", "late", "suspended", "extended", "rejected", "withdrawn")
+PROBLEM_OUTCOMES = ("on_time", "late", "extended", "suspended", "reopened", "withdrawn")
 SWEEP_ACTOR = "sweep"
 
 
@@ -91,6 +94,55 @@ class Reasons(_Strict):
     waive: dict[str, str]
 
 
+class ProblemCategory(_Strict):
+    weight: float = Field(gt=0)
+    owner: str
+    texts: list[str] = Field(min_length=1)
+
+
+class ProblemReasons(_Strict):
+    suspend: list[str] = Field(min_length=1)
+    extend: list[str] = Field(min_length=1)
+    reopen: list[str] = Field(min_length=1)
+    withdraw: list[str] = Field(min_length=1)
+
+
+class ProblemsSpec(_Strict):
+    """How many problems the campaign's projects have and how they end (campaign.yaml)."""
+
+    projects_share: float = Field(ge=0, le=1)
+    per_project: tuple[int, int]
+    raised_within: tuple[int, int]
+    days: tuple[int, int]
+    coordinate_share: float = Field(ge=0, le=1)
+    strike_off_share: float = Field(ge=0, le=1)
+    strike_off_within: tuple[int, int]
+    late_by: tuple[int, int]
+    extend_days: tuple[int, int]
+    suspension_days: tuple[int, int]
+    reopen_after: tuple[int, int]
+    outcomes: dict[str, float]
+    categories: dict[str, ProblemCategory] = Field(min_length=1)
+    reasons: ProblemReasons
+
+    @model_validator(mode="after")
+    def _check(self) -> ProblemsSpec:
+        unknown = set(self.outcomes) - set(PROBLEM_OUTCOMES)
+        if unknown:
+            raise ValueError(f"outcomes: unknown {sorted(unknown)} "
+                             f"(known: {list(PROBLEM_OUTCOMES)})")
+        if abs(sum(self.outcomes.values()) - 1) > 1e-6:
+            raise ValueError("outcomes: shares must sum to 1")
+        for name in ("per_project", "raised_within", "days", "strike_off_within", "late_by",
+                     "extend_days", "suspension_days", "reopen_after"):
+            low, high = getattr(self, name)
+            if not 0 <= low <= high:
+                raise ValueError(f"{name}: expected [low, high] with 0 <= low <= high")
+        if self.days[0] < 1:
+            raise ValueError("days: a promised limit is at least one working day")
+        return self
+
+
 class Description(_Strict):
     city: City
     campaign: CampaignSpec
@@ -109,6 +161,7 @@ class Description(_Strict):
     suspension_days: tuple[int, int]
     late_by: tuple[int, int] = (1, 10)
     reasons: Reasons
+    problems: ProblemsSpec | None = None  # none: the campaign tracks permits only
 
     @model_validator(mode="after")
     def _check(self) -> Description:
@@ -159,6 +212,18 @@ def check_against_policy(desc: Description, policy: Policy) -> None:
         for t in [*kind.levels, *kind.waive]:
             if t not in policy.permit_types:
                 raise BadData(f"campaign: kinds.{name}: unknown permit type {t!r}")
+    if desc.problems is not None:
+        rules = policy.problems
+        for name, cat in desc.problems.categories.items():
+            if name not in rules.categories:
+                raise BadData(f"campaign: problems.categories: unknown category {name!r} "
+                              f"(policy: {', '.join(rules.categories)})")
+            if cat.owner not in policy.departments:
+                raise BadData(f"campaign: problems.categories.{name}: unknown owner "
+                              f"{cat.owner!r}")
+        if desc.problems.extend_days[1] > rules.max_extension_days:
+            raise BadData(f"campaign: problems.extend_days: more than the policy's "
+                          f"max_extension_days ({rules.max_extension_days})")
 
 
 # -- the plan ----------------------------------------------------------------------------------
@@ -196,14 +261,30 @@ class ProjectPlan:
 
 
 @dataclass
+class ProblemPlan:
+    project: str  # the project's code
+    category: str
+    owner: str
+    text: str
+    responsible: str
+    raised_on: date
+    days: int
+    moves: list[Move] = field(default_factory=list)
+
+
+@dataclass
 class Plan:
     description: Description
     seed: int
     demo_day: date
     projects: list[ProjectPlan]
+    problems: list[ProblemPlan] = field(default_factory=list)  # in the order they are raised
 
     def moves(self) -> int:
         return sum(len(p.moves) for pr in self.projects for p in pr.permits)
+
+    def problem_moves(self) -> int:
+        return sum(len(q.moves) for q in self.problems)
 
 
 def _workdays(cal: Calendar, start: date, n: int) -> date:
@@ -266,7 +347,8 @@ def plan(
             project.permits.append(permit)
         out.append(project)
     out.sort(key=lambda p: p.code)
-    return Plan(description=desc, seed=seed, demo_day=demo_day, projects=out)
+    problems = _plan_problems(desc, cal, out, seed) if desc.problems else []
+    return Plan(description=desc, seed=seed, demo_day=demo_day, projects=out, problems=problems)
 
 
 def _permit_moves(rng, desc, cal, permit, promised, max_ext, clerk, joined, prereqs, waive_p):
@@ -321,6 +403,88 @@ def _permit_moves(rng, desc, cal, permit, promised, max_ext, clerk, joined, prer
     return None
 
 
+def _plan_problems(
+    desc: Description, cal: Calendar, projects: list[ProjectPlan], seed: int
+) -> list[ProblemPlan]:
+    """Draw the problems of the projects, in the order they are raised (then by project code).
+
+    They come from a random stream of their own, so adding problems to a description leaves
+    its projects and permits exactly as they were.
+    """
+    spec = desc.problems
+    assert spec is not None
+    rng = random.Random(f"{seed}/problems")
+    cats = list(spec.categories.items())
+    out = []
+    for pr in projects:
+        if rng.random() >= spec.projects_share:
+            continue
+        joined = pr.permits[0].created_on if pr.permits else desc.campaign.starts_on
+        for _ in range(rng.randint(*spec.per_project)):
+            name, cat = rng.choices(cats, weights=[c.weight for _, c in cats])[0]
+            raised = _workdays(cal, joined, rng.randint(*spec.raised_within))
+            q = ProblemPlan(
+                project=pr.code, category=name, owner=cat.owner, text=rng.choice(cat.texts),
+                responsible=desc.departments[cat.owner].responsible, raised_on=raised,
+                days=rng.randint(*spec.days),
+            )
+            _problem_moves(rng, desc, cal, q)
+            if raised <= desc.demo_day:  # raised after the demo day: not yet
+                q.moves = [m for m in q.moves if m.on <= desc.demo_day]
+                out.append(q)
+    out.sort(key=lambda q: q.raised_on)  # stable: same day, project code order
+    return out
+
+
+def _problem_moves(rng, desc: Description, cal: Calendar, q: ProblemPlan) -> None:
+    """Fill `q.moves` with one outcome's moves, all on or after the day it was raised."""
+    spec = desc.problems
+    office, clerk = desc.supervisor, desc.departments[q.owner].actor
+    raised, limit = q.raised_on, q.days
+    moves = q.moves
+    if rng.random() < spec.coordinate_share:
+        moves.append(Move(_workdays(cal, raised, rng.randint(0, 1)), "coordinate", clerk))
+
+    def at(n: int) -> date:  # n working days after the day it was raised (never before a move)
+        day = _workdays(cal, raised, n)
+        return max(day, moves[-1].on) if moves else day
+
+    def resolve_within(start: int, days: int) -> None:
+        moves.append(Move(at(start + rng.randint(max(1, days * 3 // 10), max(1, days))),
+                          "resolve", clerk))
+
+    outcome = rng.choices(PROBLEM_OUTCOMES,
+                          weights=[spec.outcomes.get(o, 0) for o in PROBLEM_OUTCOMES])[0]
+    if outcome == "on_time":
+        resolve_within(0, limit)
+    elif outcome == "late":
+        moves.append(Move(at(limit + rng.randint(*spec.late_by)), "resolve", clerk))
+    elif outcome == "extended":
+        used = rng.randint(1, max(1, limit - 1))
+        days = rng.randint(*spec.extend_days)
+        moves.append(Move(at(used), "extend", office, rng.choice(spec.reasons.extend), days))
+        moves.append(Move(at(limit + rng.randint(1, days)), "resolve", clerk))
+    elif outcome == "suspended":
+        used = rng.randint(1, max(1, limit - 1))
+        paused = rng.randint(*spec.suspension_days)
+        moves.append(Move(at(used), "suspend", office, rng.choice(spec.reasons.suspend)))
+        moves.append(Move(at(used + paused), "resume", office))
+        resolve_within(used + paused, limit - used)
+    elif outcome == "reopened":
+        resolve_within(0, limit)
+        back = _workdays(cal, moves[-1].on, rng.randint(*spec.reopen_after))
+        moves.append(Move(back, "reopen", office, rng.choice(spec.reasons.reopen)))
+        moves.append(Move(_workdays(cal, back, rng.randint(1, max(1, limit // 2))), "resolve",
+                          clerk))
+    else:
+        moves.append(Move(at(rng.randint(1, limit)), "withdraw", office,
+                          rng.choice(spec.reasons.withdraw)))
+        return
+    if rng.random() < spec.strike_off_share:
+        moves.append(Move(_workdays(cal, moves[-1].on, rng.randint(*spec.strike_off_within)),
+                          "close", office))
+
+
 # -- writing a plan ----------------------------------------------------------------------------
 
 def seed(
@@ -334,7 +498,8 @@ def seed(
 
 
 def apply(app: App, the_plan: Plan, *, via: str = "bulk") -> dict[str, Any]:
-    """Write actors, the campaign, projects and permits, then replay every day's moves and sweep.
+    """Write actors, the campaign, projects and permits, then replay every day's moves, the
+    problems raised and moved that day, and its sweep.
 
     The database must be initialised and hold no projects yet. `via="library"` goes through
     `permits.advance` move by move (slow; for tests).
@@ -358,11 +523,22 @@ def apply(app: App, the_plan: Plan, *, via: str = "bulk") -> dict[str, Any]:
         for p in pr.permits:
             for m in p.moves:
                 by_day[m.on].append((pr, p, m))
+    # problems: raised on their day, then moved (a problem raised and coordinated the same day)
+    raised: dict[date, list[int]] = defaultdict(list)
+    problem_moves: dict[date, list[tuple[int, Move]]] = defaultdict(list)
+    for i, q in enumerate(the_plan.problems):
+        raised[q.raised_on].append(i)
+        for m in q.moves:
+            problem_moves[m.on].append((i, m))
     cal = app.calendar
     day, sweeps = desc.campaign.starts_on, 0
     while day <= the_plan.demo_day:
         if by_day.get(day):
             writer.moves(day, by_day[day])
+        if raised.get(day):
+            writer.raise_problems(day, raised[day])
+        if problem_moves.get(day):
+            writer.problem_moves(day, problem_moves[day])
         if cal.is_workday(day) or day == the_plan.demo_day:
             from workflow.sweep import sweep
 
@@ -374,7 +550,8 @@ def apply(app: App, the_plan: Plan, *, via: str = "bulk") -> dict[str, Any]:
     return {
         "projects": len(the_plan.projects),
         "permits": sum(len(pr.permits) for pr in the_plan.projects),
-        "moves": the_plan.moves(), "sweeps": sweeps, "seed": the_plan.seed,
+        "moves": the_plan.moves(), "problems": len(the_plan.problems),
+        "problem_moves": the_plan.problem_moves(), "sweeps": sweeps, "seed": the_plan.seed,
         "demo_day": the_plan.demo_day.isoformat(), "campaign": desc.campaign.name,
     }
 
@@ -402,6 +579,7 @@ class _LibraryWriter:
 
     def __init__(self, app: App, the_plan: Plan):
         self.app, self.plan = app, the_plan
+        self.problem_ids: dict[int, int] = {}  # index in the plan -> problem id
 
     def register(self) -> None:
         from workflow import permits, projects
@@ -428,6 +606,24 @@ class _LibraryWriter:
             permits.advance(_as(self.app, m.actor, day), f"{pr.code}/{p.type}", m.event, on=m.on,
                             reason=m.reason, days=m.days)
 
+    def raise_problems(self, day: date, indexes: list[int]) -> None:
+        from workflow import problems
+
+        app = _as(self.app, self.plan.description.supervisor, day)
+        for i in indexes:
+            q = self.plan.problems[i]
+            self.problem_ids[i] = problems.add(
+                app, q.project, category=q.category, owner=q.owner, text=q.text, days=q.days,
+                responsible=q.responsible, on=q.raised_on,
+            )["id"]
+
+    def problem_moves(self, day: date, moves: list[tuple[int, Move]]) -> None:
+        from workflow import problems
+
+        for i, m in moves:
+            problems.advance(_as(self.app, m.actor, day), self.problem_ids[i], m.event, on=m.on,
+                             reason=m.reason, days=m.days)
+
 
 class _BulkWriter:
     """The same rows and events as the library writes, in a few statements per day."""
@@ -437,6 +633,9 @@ class _BulkWriter:
         self.facts: dict[int, Any] = {}
         self.ids: dict[tuple[str, str], int] = {}
         self.actors: dict[str, Any] = {}
+        self.projects: dict[str, int] = {}  # project code -> id
+        self.problem_ids: dict[int, int] = {}  # index in the plan -> problem id
+        self.problem_facts: dict[int, Any] = {}  # problem id -> its folded facts
 
     def register(self) -> None:
         import sqlalchemy as sa
@@ -469,6 +668,7 @@ class _BulkWriter:
                 for pr in self.plan.projects
             ])
             pids = dict(conn.execute(sa.select(project_t.c.code, project_t.c.id)).all())
+            self.projects = pids
             conn.execute(ProjectCampaign.__table__.insert(), [
                 {"project_id": pids[pr.code], "campaign_id": cid} for pr in self.plan.projects
             ])
@@ -584,3 +784,111 @@ class _BulkWriter:
         ids = ((t, self.ids.get((pr.code, t))) for t in ptype.prerequisites)
         return unmet_among(((t, self.facts[i].state) for t, i in ids if i is not None),
                            self.app.policy)
+
+    def raise_problems(self, day: date, indexes: list[int]) -> None:
+        """Raise the day's problems as `problems.add` does, in a few statements."""
+        import sqlalchemy as sa
+
+        from workflow.domain.clock import Phase
+        from workflow.domain.lifecycle import ClockEffect
+        from workflow.domain.projection import Facts, apply_move
+        from workflow.problems import SUBJECT, _cached, problem_event_t, problem_t
+        from workflow.store.events import make_event
+        from workflow.store.models import utcnow
+
+        app, desc = self.app, self.plan.description
+        rules, cal = app.policy.problems, app.calendar
+        lifecycle = rules.lifecycle
+        initial = lifecycle.initial
+        now = utcnow()
+        plans = [self.plan.problems[i] for i in indexes]
+        facts = [apply_move(
+            Facts(state=initial, phase=Phase.PENDING), cal=cal, effect=ClockEffect.START,
+            state=initial, phase=lifecycle.phase(initial), on=q.raised_on, promised_days=q.days,
+        ) for q in plans]
+        with app.db.connect(write=True) as conn:
+            # ids in the order raised, as one problems.add after another numbers them
+            ids = conn.execute(
+                problem_t.insert().returning(problem_t.c.id, sort_by_parameter_order=True),
+                [{"project_id": self.projects[q.project], "category": q.category,
+                  "department": q.owner, "responsible": q.responsible, "description": q.text,
+                  "promised_by": None, **_cached(f, rules, cal, q.raised_on), "version": 1,
+                  "head_hash": "", "created_at": now} for q, f in zip(plans, facts, strict=True)],
+            ).scalars().all()
+            events = [make_event(
+                permit_id=id_, seq=1, prev_hash="", kind="create", event="raise", on=q.raised_on,
+                actor=desc.supervisor, subject_column=SUBJECT, recorded_at=now,
+                data={"project": q.project, "category": q.category, "department": q.owner,
+                      "state": initial, "promised_days": q.days, "promised_by": None,
+                      "responsible": q.responsible, "text": q.text},
+            ) for id_, q in zip(ids, plans, strict=True)]
+            conn.execute(problem_event_t.insert(), events)
+            conn.execute(sa.text("UPDATE problem SET head_hash = :b_hash WHERE id = :b_id"),
+                         [{"b_id": e["problem_id"], "b_hash": e["hash"]} for e in events])
+        for i, id_, f in zip(indexes, ids, facts, strict=True):
+            self.problem_ids[i] = id_
+            self.problem_facts[id_] = f
+
+    def problem_moves(self, day: date, moves: list[tuple[int, Move]]) -> None:
+        """The day's problem moves, checked and folded as `problems.advance` does them."""
+        import sqlalchemy as sa
+
+        from workflow.domain.lifecycle import MoveRequest
+        from workflow.domain.projection import apply_move
+        from workflow.problems import SUBJECT, _cached, problem_event_t, problem_t
+        from workflow.store.events import make_event
+        from workflow.store.models import utcnow
+
+        app = self.app
+        rules, cal = app.policy.problems, app.calendar
+        lifecycle = rules.lifecycle
+        now = utcnow()
+        ids = {self.problem_ids[i] for i, _ in moves}
+        with app.db.connect(write=True) as conn:
+            # the sweep may have logged a light since the last move: read the heads
+            heads = {
+                r.id: (r.version, r.head_hash, r.light_on) for r in conn.execute(
+                    sa.select(problem_t.c.id, problem_t.c.version, problem_t.c.head_hash,
+                              problem_t.c.light_on).where(problem_t.c.id.in_(ids))
+                )
+            }
+            events, values_by_id = [], {}
+            for i, m in moves:
+                id_ = self.problem_ids[i]
+                q = self.plan.problems[i]
+                spec = lifecycle.events[m.event]
+                facts = self.problem_facts[id_]
+                request = MoveRequest(
+                    ref=f"problem Q{id_}", department=q.owner, actor=self.actors[m.actor],
+                    reason=m.reason, days=m.days, extension_days=facts.extension_days,
+                    max_extension_days=rules.max_extension_days,
+                )
+                old_state = facts.state
+                new_state = lifecycle.move(old_state, m.event, request)
+                facts = apply_move(facts, cal=cal, effect=spec.clock, state=new_state,
+                                   phase=lifecycle.phase(new_state), on=m.on, days=m.days)
+                self.problem_facts[id_] = facts
+                version, head, light_on = heads[id_]
+                light_on = max(m.on, light_on) if light_on else m.on
+                data: dict[str, Any] = {"from": old_state, "to": new_state,
+                                        "clock": spec.clock.value, "phase": facts.phase.value}
+                if m.days is not None:
+                    data["days"] = m.days
+                ev = make_event(
+                    permit_id=id_, seq=version + 1, prev_hash=head, kind="move", event=m.event,
+                    on=m.on, actor=m.actor, reason=(m.reason or "").strip() or None, data=data,
+                    recorded_at=now, subject_column=SUBJECT,
+                )
+                events.append(ev)
+                heads[id_] = (ev["seq"], ev["hash"], light_on)
+                values_by_id[id_] = {**_cached(facts, rules, cal, light_on),
+                                     "version": ev["seq"], "head_hash": ev["hash"]}
+            conn.execute(problem_event_t.insert(), events)
+            columns = list(next(iter(values_by_id.values())))
+            update = problem_t.update().where(problem_t.c.id == sa.bindparam("b_id")).values(
+                {c: sa.bindparam(f"b_{c}", type_=problem_t.c[c].type) for c in columns}
+            )
+            conn.execute(update, [
+                {"b_id": id_, **{f"b_{c}": v for c, v in values.items()}}
+                for id_, values in values_by_id.items()
+            ])

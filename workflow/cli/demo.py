@@ -75,6 +75,20 @@ def _print(r: dict) -> None:
         ("department", "dept"), ("responsible", "responsible"), ("due_on", "due"),
         ("overdue_days", "overdue"),
     ])
+    q = r["problems"]
+    c = q["counts"]
+    click.echo(f"Problems: {c['raised']} raised, {c['solved']} solved ({c['struck_off']} struck "
+               f"off, {c['solved_late']} solved late), {c['open']} open")
+    click.echo(f"  {q['sentence']}")
+    click.echo(f"Open problems by light: red {q['lights']['red']}, yellow "
+               f"{q['lights']['yellow']}, green {q['lights']['green']} ({q['open']} open)")
+    click.echo(f"Worst red problems ({len(q['worst_red'])} of {q['red_total']}), overdue in "
+               "working days:")
+    _table(q["worst_red"], [
+        ("ref", "problem"), ("category_name", "category"), ("text", "problem text"),
+        ("project_name", "project"), ("department", "owner"), ("due_on", "due"),
+        ("overdue_days", "overdue"),
+    ])
     click.echo("Notices issued during the push: "
                + ", ".join(f"{level} {n}" for level, n in r["notices"].items()))
     click.echo("Completion by permit type (closed / required; on time / closed):")
@@ -93,3 +107,4 @@ def _print(r: dict) -> None:
     click.echo(f"  export WORKFLOW_DB={r['database']} WORKFLOW_TODAY={r['day']}")
     click.echo("  workflow permit list --light red")
     click.echo("  workflow project list --at-risk")
+    click.echo("  workflow problem list --light red")

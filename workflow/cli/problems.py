@@ -156,19 +156,22 @@ def problem_history(app, problem_id, as_json):
 @report.command("problems")
 @click.option("--by", type=click.Choice(["project", "owner", "category"]), default="owner",
               show_default=True, help="Group problems by.")
+@click.option("--as-of", type=DATE,
+              help="Report the problems as they stood on this day, from their event log "
+                   "(default today).")
 @click.option("--json", "fmt", flag_value="json", help="Print JSON only.")
 @click.option("--csv", "fmt", flag_value="csv", help="Print CSV (UTF-8) only.")
 @click.option("--md", "fmt", flag_value="md", help="Print Markdown only.")
 @pass_app
-def report_problems(app, by, fmt):
+def report_problems(app, by, as_of, fmt):
     """Report problems raised, solved, open and overdue, and the solve rate, per group.
 
-    Example: workflow report problems --by category --md
+    Example: workflow report problems --by category --as-of 2026-11-13 --md
     """
     from workflow.report.problems import problem_report, problem_table
     from workflow.report.render import to_csv, to_markdown
 
-    result = problem_report(app, by=by)
+    result = problem_report(app, by=by, as_of=as_of)
     if fmt == "json":
         return emit_json(result)
     columns, rows = problem_table(result)

@@ -142,4 +142,5 @@ def board(app, output, lang, as_json):
     result = write_board(app, output, lang=lang)
     if as_json:
         return emit_json(result)
-    click.echo(f"wrote {output} ({result['projects']} projects, {result['permits']} permits)")
+    click.echo(f"wrote {output} ({result['projects']} projects, {result['permits']} permits, "
+               f"{result['problems']} open problems)")

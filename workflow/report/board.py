@@ -68,12 +68,22 @@ def board_data(app: App, lang: str) -> dict[str, Any]:
 
 
 def summarise(projects: list[dict]) -> dict[str, Any]:
-    """Counts over projects as the page's summary strip shows them (its JS does the same)."""
+    """Counts over projects as the page's summary strip shows them (its JS does the same).
+
+    Permits: required, closed, in progress, pending and open ones by light. Problems: the open
+    ones (the only ones the chart shows) by their live light, `problems_red` and so on.
+    """
     from workflow.report.completion import percent
 
     s = {"projects": len(projects), "required": 0, "closed": 0, "in_progress": 0,
          "pending": 0, "red": 0, "yellow": 0, "green": 0,
-         "at_risk": sum(1 for p in projects if p["at_risk"])}
+         "at_risk": sum(1 for p in projects if p["at_risk"]),
+         "problems": 0, "problems_red": 0, "problems_yellow": 0, "problems_green": 0}
+    for p in projects:
+        for q in p["problems"]:
+            s["problems"] += 1
+            if q["light"] in ("red", "yellow", "green"):
+                s[f"problems_{q['light']}"] += 1
     for p in projects:
         for c in p["cells"].values():
             if c["phase"] == "void":
@@ -119,5 +129,6 @@ def write_board(app: App, path: Path | str, *, lang: str | None = None) -> dict[
     path.write_text(html, encoding="utf-8")
     s = data["summary"]
     return {"path": str(path), "lang": data["lang"], "projects": s["projects"],
-            "permits": sum(len(p["cells"]) for p in data["projects"]), "summary": s,
+            "permits": sum(len(p["cells"]) for p in data["projects"]),
+            "problems": s["problems"], "summary": s,
             "title": t("board_title", data["lang"])}

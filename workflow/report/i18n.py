@@ -79,6 +79,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "legend_closed": ("已办结", "closed"),
     "legend_void": ("无需办理/撤回", "not required / withdrawn"),
     "open_problems": ("待解决问题", "Open problems"),
+    "problems_strip": ("待解决问题", "open problems"),
     "legend_pending": ("未受理", "not accepted"),
     "generated": ("生成时间", "Generated"),
 }

@@ -1,7 +1,8 @@
 """Problem reports, computed in SQL: counts per project, owner or category, and the project
 summary leaders quote ("60 projects, 50 with problems, 38 solved, 12 under coordination").
 
-Definitions (also in docs/problems.md), over the problem table as it stands today:
+Definitions (also in docs/problems.md), over the problem table as it stands on the report day
+(today, or `as_of`):
 
 * raised: every problem except withdrawn ones (phase void: raised by mistake);
 * solved: raised problems in a closed-phase state (resolved, or struck off);
@@ -10,17 +11,23 @@ Definitions (also in docs/problems.md), over the problem table as it stands toda
 * overdue: open problems whose live light today is red (past their promised limit);
 * solved late: solved problems whose final light is red (resolved after the due date);
 * solve rate: solved / raised (None when nothing was raised).
+
+A past `as_of` day D counts the problems raised by D. Those not moved since D are counted in
+SQL from their rows (lights as of D by the sweep's expression); the few moved after D are
+replayed from their event log up to D (`problems.replay`, the replay permits use) and counted
+in Python, with their state and light of that day.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 
 from workflow.app import App
 from workflow.domain.calendar import day_number
-from workflow.domain.clock import Phase
+from workflow.domain.clock import Phase, read_clock
 from workflow.report.completion import percent
 from workflow.store.models import Problem, Project
 from workflow.store.queries import OPEN, live_light
@@ -42,8 +49,11 @@ def _count(cond):
     return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
 
 
-def _measures(app: App):
-    today = day_number(app.today())
+MEASURES = ("raised", "solved", "struck_off", "open", "overdue", "solved_late")
+
+
+def _measures(app: App, as_of: date | None = None):
+    today = day_number(as_of or app.today())
     raised = problem_t.c.phase != VOID
     solved = problem_t.c.phase == CLOSED
     open_ = problem_t.c.phase.in_(OPEN)
@@ -64,29 +74,43 @@ GROUPS = {
 }
 
 
-def problem_report(app: App, *, by: str = "owner", lang: str | None = None) -> dict[str, Any]:
+def problem_report(
+    app: App, *, by: str = "owner", lang: str | None = None, as_of: date | None = None
+) -> dict[str, Any]:
     """Raised, solved, struck off, open, overdue and solved-late problems and the solve rate per
-    project, owner department or category, with a total row."""
-    if by not in GROUPS:
-        from workflow.errors import BadData
+    project, owner department or category, with a total row, as of `as_of` (default today)."""
+    from workflow.errors import BadData
+    from workflow.permits import check_in_calendar
 
+    if by not in GROUPS:
         raise BadData(f"unknown grouping {by!r} (by: {', '.join(GROUPS)})")
     policy = app.policy
     lang = lang or policy.settings.language
+    as_of = as_of or app.today()
+    check_in_calendar(as_of, "--as-of")
     keys = GROUPS[by]()
-    measures = _measures(app)
+    measures = _measures(app, as_of)
+    # rows raised by the report day and not moved since: their cached facts are that day's
+    fresh = sa.and_(problem_t.c.raised_on <= as_of, problem_t.c.last_move_on <= as_of)
+    moved = sa.and_(problem_t.c.raised_on <= as_of, problem_t.c.last_move_on > as_of)
+    joined = problem_t.join(project_t, project_t.c.id == problem_t.c.project_id)
     stmt = (
-        sa.select(*keys, *measures)
-        .select_from(problem_t.join(project_t, project_t.c.id == problem_t.c.project_id))
+        sa.select(*keys, *measures).select_from(joined).where(fresh)
         .group_by(*keys).order_by(*keys)
     )
-    total_stmt = sa.select(*measures).select_from(problem_t)
+    total_stmt = sa.select(*measures).select_from(problem_t).where(fresh)
     with app.db.connect() as conn:
-        rows = conn.execute(stmt).all()
-        total = conn.execute(total_stmt).one()
+        groups = {tuple(r[:len(keys)]): r._asdict() for r in conn.execute(stmt)}
+        total = conn.execute(total_stmt).one()._asdict()
+        replayed = _replayed(app, conn, as_of, keys, moved)
+    for key, counts in replayed:  # the problems moved after the report day, as they were then
+        row = groups.setdefault(key, {**dict(zip((k.name for k in keys), key, strict=True)),
+                                      **dict.fromkeys(MEASURES, 0)})
+        for k, n in counts.items():
+            row[k] = (row[k] or 0) + n
+            total[k] = (total[k] or 0) + n
     out = []
-    for r in rows:
-        d = r._asdict()
+    for _, d in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
         if by == "project":
             d = {"key": d.pop("code"), "name": d.pop("name"), **d}
         elif by == "owner":
@@ -98,10 +122,37 @@ def problem_report(app: App, *, by: str = "owner", lang: str | None = None) -> d
             d = {"key": code, "name": policy.problems.category_name(code, lang), **d}
         out.append(_finish(d))
     return {
-        "by": by, "as_of": app.today().isoformat(), "lang": lang, "rows": out,
+        "by": by, "as_of": as_of.isoformat(), "lang": lang, "rows": out,
         "total": _finish({"key": "total", "name": "合计" if lang == "zh" else "Total",
-                          **total._asdict()}),
+                          **total}),
     }
+
+
+def _replayed(app: App, conn, as_of: date, keys, where) -> list[tuple[tuple, dict[str, int]]]:
+    """(group key, measures) of each problem moved after `as_of`, from its log up to that day."""
+    from workflow.problems import _select, replay
+
+    rows = conn.execute(_select().where(where)).all()
+    if not rows:
+        return []
+    past = replay(conn, app, rows, as_of)
+    rules, cal = app.policy.problems, app.calendar
+    final = set(final_states(app))
+    names = {"code": "project_code", "name": "project_name"}  # _select's labels
+    out = []
+    for r in rows:
+        facts = past[r.id]
+        light = read_clock(facts.clock(cal), cal, rules.warning, as_of).light.value
+        phase = facts.phase.value
+        open_, solved = phase in OPEN, phase == CLOSED
+        counts = {
+            "raised": int(phase != VOID), "solved": int(solved),
+            "struck_off": int(solved and facts.state in final), "open": int(open_),
+            "overdue": int(open_ and light == "red"),
+            "solved_late": int(solved and light == "red"),
+        }
+        out.append((tuple(getattr(r, names.get(k.name, k.name)) for k in keys), counts))
+    return out
 
 
 def _finish(d: dict) -> dict:

@@ -231,11 +231,15 @@ def _candidates(conn: Connection, rule: LevelRule, remaining, day: date,
         )
         if changed is not None:
             stmt = stmt.where(table.c.id.in_(changed))
+        # plain tuples: at a province's worst day this loop sees 100k rows
+        permit = item is PERMITS
         return [
-            Candidate(**ids(r), level=rule.name, department=r.department,
-                      leader=r.leader, responsible=r.responsible, light=r.light,
-                      due_on=r.due_on, remaining=r.remaining, last_episode=r.last_episode)
-            for r in conn.execute(stmt)
+            Candidate(permit_id=id_ if permit else None, problem_id=None if permit else id_,
+                      level=rule.name, department=department, leader=leader,
+                      responsible=responsible, light=light, due_on=due_on, remaining=left,
+                      last_episode=last)
+            for id_, department, light, due_on, responsible, leader, left, last
+            in conn.execute(stmt).tuples()
         ]
     basis = m.alias("basis")
     esc = m.alias("esc")

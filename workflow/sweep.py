@@ -137,8 +137,9 @@ def _changes(conn: Connection, item: Clocked, ordinal: int, day: date, actor: st
     fetch = changed_lights(ordinal, conn.dialect.name, item.table)
     for start in range(0, len(ids), FETCH_BATCH):  # in table order, a batch at a time
         batch_ids = ",".join(map(str, ids[start:start + FETCH_BATCH]))
-        batch = [{**r._asdict(), "kind": item.kind}
-                 for r in conn.execute(fetch, {"ids": batch_ids})]
+        result = conn.execute(fetch, {"ids": batch_ids})
+        keys = (*result.keys(), "kind")
+        batch = [dict(zip(keys, (*r, item.kind), strict=True)) for r in result.tuples()]
         if not dry_run:
             _write_changes(conn, day, actor, batch, recorded_at, item)
         rows += batch

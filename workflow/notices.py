@@ -239,7 +239,7 @@ def _candidates(conn: Connection, rule: LevelRule, remaining, day: date,
                       responsible=responsible, light=light, due_on=due_on, remaining=left,
                       last_episode=last)
             for id_, department, light, due_on, responsible, leader, left, last
-            in conn.execute(stmt).tuples()
+            in conn.execute(stmt)
         ]
     basis = m.alias("basis")
     esc = m.alias("esc")

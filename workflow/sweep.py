@@ -139,7 +139,7 @@ def _changes(conn: Connection, item: Clocked, ordinal: int, day: date, actor: st
         batch_ids = ",".join(map(str, ids[start:start + FETCH_BATCH]))
         result = conn.execute(fetch, {"ids": batch_ids})
         keys = (*result.keys(), "kind")
-        batch = [dict(zip(keys, (*r, item.kind), strict=True)) for r in result.tuples()]
+        batch = [dict(zip(keys, (*r, item.kind), strict=True)) for r in result]
         if not dry_run:
             _write_changes(conn, day, actor, batch, recorded_at, item)
         rows += batch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import date, datetime
 from typing import Any
@@ -65,17 +66,28 @@ def write_item(
     values: dict[str, Any], event: dict[str, Any], ref: str,
 ) -> None:
     """Store an item's new cached fields and its event, or raise Conflict if it moved meanwhile."""
-    updated = conn.execute(
-        table.update()
-        .where(table.c.id == item_id, table.c.version == version)
-        .values(**values, version=event["seq"], head_hash=event["hash"])
-    ).rowcount
+    params = {f"new_{k}": v for k, v in values.items()}
+    params.update(item_id=item_id, old_version=version, new_version=event["seq"],
+                  new_head_hash=event["hash"])
+    updated = conn.execute(_update(table, tuple(values)), params).rowcount
     if updated != 1:
         raise Conflict(
             f"{ref} is at a version other than {version}: someone moved it first; "
             "look again and retry"
         )
     conn.execute(events.insert(), [event])
+
+
+@functools.cache
+def _update(table: sa.Table, columns: tuple[str, ...]) -> sa.Update:
+    """The UPDATE of a move, built once per table and set of columns: building and hashing a
+    statement per move cost more than running it."""
+    return (
+        table.update()
+        .where(table.c.id == sa.bindparam("item_id"),
+               table.c.version == sa.bindparam("old_version"))
+        .values({c: sa.bindparam(f"new_{c}") for c in (*columns, "version", "head_hash")})
+    )
 
 
 def read_events(conn: Connection, permit_id: int) -> list[sa.Row]:

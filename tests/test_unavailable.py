@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from tests.cli_tree import leaf_commands, minimal_argv
 from tests.conftest import PG_URL, dump
 from workflow.cli import cli
+from workflow.store.db import Database
 
 SECRET = "s3cret-pw"
 # Commands that never open the database.
@@ -106,3 +107,18 @@ def test_a_connection_lost_mid_sweep_writes_nothing_and_the_next_run_succeeds(ap
     assert dump(app.settings.db_url) == before
     assert run("sweep", actor=None).exit_code == 0
     assert dump(app.settings.db_url) != before
+
+
+def test_a_sqlite_file_gone_missing_is_not_recreated_empty_by_any_connection(sqlite_app):
+    """The scheduler's job store connects without `Database.connect` (and its check that the
+    file exists): it must fail too, not leave an empty database where the real one was."""
+    db = Database(sqlite_app.settings.db_url)  # as any command but `init` opens it
+    with db.engine.connect():
+        pass
+    db.dispose()
+    sqlite_app.db.dispose()
+    db.path.rename(db.path.with_suffix(".away"))
+    with pytest.raises(sa.exc.OperationalError, match="unable to open database file"):
+        with db.engine.connect():
+            pass
+    assert not db.path.exists()

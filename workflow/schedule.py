@@ -15,7 +15,8 @@ test with a controllable clock, or `workflow scheduler run daily` can drive them
 * the database may go away while it runs: a job that fails is logged as one line naming the job
   and the day, and the daily and weekly jobs are tried again every `retry_minutes` until they
   succeed or the day is over; a round of the job store that fails is logged and retried at the
-  same pace. The process never dies of it (a failed run wrote nothing: the next one does the day).
+  same pace. The process never dies of it, and a failed run leaves no partial work (the sweep
+  and its notices are one transaction), so the next try does the whole day.
 """
 
 from __future__ import annotations

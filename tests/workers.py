@@ -156,3 +156,44 @@ sweep.AFTER_CHANGES.append(mark)
 sys.argv = ["workflow"] + sys.argv[1:]
 main()
 """
+
+
+DAILY_CHILD = """
+import os
+import sys
+import time
+from workflow import sweep
+from workflow.cli import main
+from workflow.notify import channels
+
+def mark(app, conn, day, changed):
+    # the light changes and notices are written and not yet committed: with HOLD=sweep the
+    # transaction stays open until the parent kills
+    sys.stdout.write("written\\n")
+    sys.stdout.flush()
+    if os.environ.get("HOLD") == "sweep":
+        time.sleep(600)
+    return {}
+
+send_file = channels.send_file
+sends = 0
+
+def send_and_record(app, row):
+    # the receiver's log: one line per message the outbox sent (written once the files are in
+    # place); with HOLD="send N" the N-th send is made and not yet marked sent when the parent
+    # kills: the window in which the outbox sends a message twice
+    global sends
+    send_file(app, row)
+    with open(os.environ["RECEIVER_LOG"], "a", encoding="utf-8") as log:
+        log.write(row.message_key + "\\n")
+    sends += 1
+    if os.environ.get("HOLD") == f"send {sends}":
+        sys.stdout.write("sent\\n")
+        sys.stdout.flush()
+        time.sleep(600)
+
+sweep.AFTER_CHANGES.append(mark)
+channels.send_file = send_and_record
+sys.argv = ["workflow"] + sys.argv[1:]
+main()
+"""

@@ -196,6 +196,7 @@ class ScheduleModel(_Strict):
     deliver_every_minutes: int = Field(default=5, ge=0)
     weekly_report: WeeklyModel = WeeklyModel()
     misfire_grace_hours: float = Field(default=20, gt=0, le=24)
+    retry_minutes: float = Field(default=5, gt=0, le=60)
 
     _zone = field_validator("timezone")(SettingsModel._zone.__func__)
 

@@ -11,12 +11,18 @@ test with a controllable clock, or `workflow scheduler run daily` can drive them
   (APScheduler saves the next run time before a job finishes, so a crash mid-run loses that run);
 * several schedulers may share one database: each day's sweep is claimed under the sweep's lock
   (a unique `sweep_run` row), deliveries are claimed row by row, the weekly job is claimed in
-  `job_run`; so exactly one process does each piece of work.
+  `job_run`; so exactly one process does each piece of work;
+* the database may go away while it runs: a job that fails is logged as one line naming the job
+  and the day, and the daily and weekly jobs are tried again every `retry_minutes` until they
+  succeed or the day is over; a round of the job store that fails is logged and retried at the
+  same pace. The process never dies of it, and a failed run leaves no partial work (the sweep
+  and its notices are one transaction), so the next try does the whole day.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -26,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from workflow.app import App
+from workflow.errors import WorkflowError
 from workflow.store.models import JobRun, SchedulerJob, SweepRun, utcnow
 
 job_run_t = JobRun.__table__
@@ -34,6 +41,9 @@ sweep_t = SweepRun.__table__
 SCHEDULER_ACTOR = "scheduler"
 JOB_IDS = ("daily", "deliver", "weekly")
 WEEKLY_LOCK = 7_310_422
+# A failed run of these is tried again the same day (`deliver` runs every few minutes anyway).
+RETRIED = ("daily", "weekly")
+log = logging.getLogger("workflow.schedule")
 
 # Further weekly jobs: called with (app, day) after the weekly report, return a summary.
 WEEKLY: list[Callable[[App, date], dict]] = []
@@ -80,7 +90,10 @@ def _run(app: App, job: str, day: date, body: Callable[[], dict]) -> dict:
     try:
         summary = body()
     except Exception as e:
-        _done(app, run_id, "error", error=safe_error(e))
+        try:
+            _done(app, run_id, "error", error=safe_error(e))
+        except Exception:  # the database went away: the job's own error is the one to report
+            pass
         raise
     _done(app, run_id, "skipped" if summary.get("skipped") else "ok", summary)
     return summary
@@ -159,6 +172,41 @@ def run_job(app: App, name: str, **kw) -> dict:
     return JOBS[name](app, **kw)
 
 
+def run_scheduled(app: App, name: str, *, day: date | None = None, clock: Any = None,
+                  retry_in: float | None = None) -> dict | None:
+    """Run one job as the scheduler process does: never raise; log a failure as one line naming
+    the job, the day and the reason (and `retry_in` seconds, when it will be tried again).
+
+    Returns the job's summary, or None when it failed. A failed run leaves no partial work: the
+    sweep and its notices are one transaction, deliveries are marked one by one.
+    """
+    day = day or app.today()
+    kw: dict[str, Any] = {} if name == "deliver" else {"day": day}
+    if name != "weekly":
+        kw["clock"] = clock
+    try:
+        return run_job(app, name, **kw)
+    except Exception as e:
+        again = f"; trying again in {_duration(retry_in)}" if retry_in else ""
+        log.error("%s job of %s failed: %s%s", name, day.isoformat(), one_line(e), again)
+        log.debug("%s job of %s failed", name, day.isoformat(), exc_info=True)
+        return None
+
+
+def one_line(e: BaseException) -> str:
+    """The reason of a failure in one line without a password: the library's own message, else
+    the exception's type and first line, URLs and DSN passwords masked."""
+    from workflow.notify.outbox import safe_error
+    from workflow.store.db import redact_text
+
+    text = str(e).strip() if isinstance(e, WorkflowError) else safe_error(e)
+    return redact_text(text.splitlines()[0] if text else type(e).__name__)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
 # -- the APScheduler process ---------------------------------------------------------------------
 
 class _Registry:
@@ -167,6 +215,7 @@ class _Registry:
 
     app: App | None = None
     clock: Any = None
+    scheduler: Any = None
 
 
 class StoppableClock:
@@ -190,14 +239,31 @@ class StoppableClock:
         self._stop.wait(seconds)
 
 
-def _job(name: str) -> None:
-    app = _Registry.app
+def _job(name: str, day: str | None = None) -> None:
+    """What APScheduler calls: run the job (a retry names the day it retries); on failure,
+    schedule a retry in this process's memory store instead of raising into APScheduler, which
+    would log a traceback and wait for the next day."""
+    app, clock = _Registry.app, _Registry.clock
     if app is None:  # pragma: no cover - a stored job fired in a process that is not ours
         raise RuntimeError("no workflow app in this process")
-    if name == "weekly":
-        JOBS[name](app)
-    else:
-        JOBS[name](app, clock=_Registry.clock)
+    on = date.fromisoformat(day) if day else app.today()
+    if day and app.today() != on:
+        # after midnight the next daily run covers the missed day (lights and matters follow
+        # from the day, not from the runs before it)
+        log.warning("%s job of %s not tried again: the day is over", name, day)
+        return
+    stopping = getattr(clock, "stopping", False)
+    retry = retry_seconds(app) if name in RETRIED and not stopping else None
+    if run_scheduled(app, name, day=on, clock=clock, retry_in=retry) is None and retry:
+        _Registry.scheduler.add_job(
+            _job, "date", run_date=datetime.now(UTC) + timedelta(seconds=retry),
+            args=[name, on.isoformat()], id=f"{name}-retry", jobstore="memory",
+            replace_existing=True, misfire_grace_time=None,
+        )
+
+
+def retry_seconds(app: App) -> float:
+    return app.policy.escalation.schedule.retry_minutes * 60
 
 
 def daily_time(app: App) -> time:
@@ -219,6 +285,26 @@ def due_today(app: App, now: datetime) -> bool:
         ).first() is None
 
 
+class OneLine(logging.Filter):
+    """Make APScheduler's warnings and errors one line without a password or a traceback: its
+    job store reports a lost database with the driver's multi-line message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            from workflow.store.db import redact_text
+
+            text = record.getMessage().strip()
+            record.msg = redact_text(text.splitlines()[0] if text else "")
+            record.args = None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+ONE_LINE = OneLine()
+APSCHEDULER_LOGGERS = ("apscheduler.scheduler", "apscheduler.executors.default",
+                       "apscheduler.jobstores.default", "apscheduler.jobstores.memory")
+
+
 def build(app: App):
     """A BackgroundScheduler on the project's database with the policy's jobs."""
     from apscheduler.executors.pool import ThreadPoolExecutor
@@ -229,9 +315,23 @@ def build(app: App):
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
+    class Scheduler(BackgroundScheduler):
+        def _process_jobs(self):
+            # APScheduler 3.x saves a job's next run time and asks the store for the next wakeup
+            # outside its own error handling: the database going away between its reads and
+            # writes would end the scheduler's thread while the process lives on, doing nothing.
+            try:
+                return super()._process_jobs()
+            except Exception as e:
+                log.error("scheduler: job store round failed: %s; trying again in %s",
+                          one_line(e), _duration(self.jobstore_retry_interval))
+                return self.jobstore_retry_interval
+
     sch = app.policy.escalation.schedule
+    for name in APSCHEDULER_LOGGERS:
+        logging.getLogger(name).addFilter(ONE_LINE)
     store = SQLAlchemyJobStore(engine=app.db.engine, tablename=job_t.name)
-    scheduler = BackgroundScheduler(
+    scheduler = Scheduler(
         timezone=sch.timezone,
         jobstores={"default": store, "memory": MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(2)},
@@ -239,6 +339,8 @@ def build(app: App):
         # never two daily runs at once in one process.
         job_defaults={"coalesce": True, "max_instances": 1,
                       "misfire_grace_time": int(sch.misfire_grace_hours * 3600)},
+        # an unreachable job store is asked again at the pace of the jobs' own retries
+        jobstore_retry_interval=retry_seconds(app),
     )
     t = daily_time(app)
     wk = sch.weekly_report
@@ -287,20 +389,21 @@ def start(app: App, *, stop: threading.Event | None = None, catch_up: bool = Tru
     stop = stop or threading.Event()
     _Registry.app = app
     _Registry.clock = StoppableClock(stop)
-    scheduler = build(app)
+    scheduler = _Registry.scheduler = build(app)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    # an unreachable database at start fails here, with one line (the service manager restarts)
     scheduler.start(paused=True)
-    _install_jobs(scheduler, app)
-    caught_up = False
-    if catch_up and due_today(app, clock.now()):
-        scheduler.add_job(_job, args=["daily"], id="catch-up", jobstore="memory")
-        caught_up = True
-    scheduler.resume()
-    if on_ready:
-        on_ready()
     try:
+        _install_jobs(scheduler, app)
+        caught_up = False
+        if catch_up and due_today(app, clock.now()):
+            scheduler.add_job(_job, args=["daily"], id="catch-up", jobstore="memory")
+            caught_up = True
+        scheduler.resume()
+        if on_ready:
+            on_ready()
         while not stop.wait(0.5):
             pass
     finally:

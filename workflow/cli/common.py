@@ -46,7 +46,7 @@ def database_error(e: Exception) -> str | None:
     """Return a one-line message for a database error, or None for anything else."""
     if not type(e).__module__.startswith("sqlalchemy"):
         return None
-    from workflow.store.db import redact
+    from workflow.store.db import redact_text
 
     text = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
     lowered = text.lower()
@@ -58,13 +58,11 @@ def database_error(e: Exception) -> str | None:
         return "conflict with a concurrent change; try again"
     if "append-only" in lowered:
         return "the event log is append-only"
-    import re
-
     import sqlalchemy as sa
 
     from workflow.store.db import _is_disconnect
 
-    text = re.sub(r"password=\S+", "password=***", redact(text))
+    text = redact_text(text)
     if isinstance(e, sa.exc.OperationalError) and _is_disconnect(e):
         # a connection made outside Database.connect (e.g. the scheduler's job store)
         return f"database unavailable: {text}"

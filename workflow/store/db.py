@@ -29,6 +29,12 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+def redact_text(text: str) -> str:
+    """Return `text` with the passwords of URLs and of DSNs (`password=...`) replaced by ***."""
+    # psycopg puts the whole DSN in some messages
+    return re.sub(r"password=\S+", "password=***", redact(text))
+
+
 def normalise_url(url: str) -> str:
     """Accept `postgresql://` and `postgres://` as psycopg 3 URLs; paths as SQLite files."""
     if url.startswith("postgres://"):
@@ -90,6 +96,20 @@ class Database:
         OPEN.add(self)
         # the engine outlives this object in a reference cycle; close its pool with it
         weakref.finalize(self, self.engine.dispose)
+        if self.path is not None:
+            self._open_existing_only()
+
+    def _open_existing_only(self) -> None:
+        """Open the SQLite file read-write without creating it (unless `create_if_missing`):
+        a connection made while the file is missing (the scheduler's job store's too, which
+        bypasses `connect`) fails instead of leaving an empty database in its place."""
+        from urllib.parse import quote
+
+        @event.listens_for(self.engine, "do_connect")
+        def _do_connect(_dialect, _record, cargs, cparams):
+            if not self.create_if_missing:
+                cargs[:] = [f"file:{quote(str(self.path))}?mode=rw"]
+                cparams["uri"] = True
 
     @property
     def dialect(self) -> str:
@@ -103,7 +123,8 @@ class Database:
         """Yield a connection inside one transaction; commit on success, roll back on error."""
         if self.path is not None and not self.create_if_missing and not self.path.exists():
             raise DatabaseUnavailable(
-                f"no database at {self.path}: run `workflow init` first (or pass --db URL)"
+                f"database unavailable: no database at {self.path} "
+                "(run `workflow init` first, or pass --db URL)"
             )
         try:
             conn = self.engine.connect()
@@ -170,7 +191,5 @@ def _is_disconnect(e: sa.exc.OperationalError) -> bool:
 
 def _unavailable(db: Database, e: Exception) -> str:
     detail = str(getattr(e, "orig", None) or e).strip().splitlines()[0] if str(e) else ""
-    detail = redact(detail)
-    # psycopg puts the whole DSN in some messages; never show a password
-    detail = re.sub(r"password=\S+", "password=***", detail)
+    detail = redact_text(detail)
     return f"database unavailable ({db.describe()}): {detail}"

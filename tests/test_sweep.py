@@ -2,6 +2,7 @@
 
 import json
 import random
+from dataclasses import replace
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -210,3 +211,25 @@ def test_calendar_load_recomputes_open_permits(app, tmp_path):
     after = permits.show(make_app(app.settings.db_url, today=date(2026, 12, 28)), "P1/eia")
     assert after["due_on"] == "2027-01-08" and not after["provisional"]
     assert rebuild(app, check_only=True)["differing"] == 0
+
+
+def test_a_running_scheduler_sweeps_with_a_calendar_loaded_meanwhile(app, tmp_path):
+    """The scheduler process keeps its App for months; a calendar loaded by an admin in another
+    process must hold at its next sweep, not be replaced by the calendar it started with."""
+    from workflow.calendars import load
+    from workflow.schedule import run_scheduled
+
+    setup_departments(app)
+    project(app, "P1")
+    late = date(2026, 12, 28)
+    scheduler = make_app(app.settings.db_url, today=late)
+    permit(as_actor(app, "clerk.eeb", today=late), "P1", "eia", ("accept", date(2026, 12, 24)))
+    assert run_scheduled(scheduler, "daily") is not None  # starts with the shipped calendar
+    (tmp_path / "cn-2027.yaml").write_text(
+        "name: cn-mainland\nyears:\n  2027:\n    holidays:\n      2027-01-01: New Year's Day\n"
+        "    workdays: {}\n", encoding="utf-8")
+    load(make_app(app.settings.db_url, today=late), tmp_path / "cn-2027.yaml")
+    scheduler.settings = replace(scheduler.settings, today=date(2026, 12, 29))  # a day later
+    assert run_scheduled(scheduler, "daily") is not None
+    shown = permits.show(make_app(app.settings.db_url, today=date(2026, 12, 29)), "P1/eia")
+    assert shown["due_on"] == "2027-01-08" and not shown["provisional"]

@@ -180,6 +180,9 @@ def run_scheduled(app: App, name: str, *, day: date | None = None, clock: Any = 
     Returns the job's summary, or None when it failed. A failed run leaves no partial work: the
     sweep and its notices are one transaction, deliveries are marked one by one.
     """
+    # a scheduler runs for months: read the policy and the calendar loaded into the database
+    # afresh for each job, or a `calendar load` meanwhile would be undone by the next sweep
+    app.reset()
     day = day or app.today()
     kw: dict[str, Any] = {} if name == "deliver" else {"day": day}
     if name != "weekly":

@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from workflow import actors
 from workflow.app import App
 from workflow.store.models import JobRun, SchedulerJob, SweepRun, utcnow
 
@@ -156,6 +157,7 @@ def run_job(app: App, name: str, **kw) -> dict:
 
     if name not in JOBS:
         raise BadData(f"unknown job {name!r} (jobs: {', '.join(JOBS)})")
+    actors.require_job_runner(app, f"run the {name} job")  # before its run is recorded
     return JOBS[name](app, **kw)
 
 
@@ -283,6 +285,7 @@ def start(app: App, *, stop: threading.Event | None = None, catch_up: bool = Tru
     """Run the scheduler until SIGTERM/SIGINT (or `stop` is set); return what it did."""
     from workflow.notify.outbox import SystemClock
 
+    actors.require_job_runner(app, "run the scheduler")
     clock = clock or SystemClock()
     stop = stop or threading.Event()
     _Registry.app = app

@@ -48,7 +48,7 @@ FETCH_BATCH = 20_000  # changed rows fetched and written per batch
 # A person who runs the sweep must be a known actor who may write (not a viewer): its events
 # carry that name. The sweep's writes follow from the day and the log alone, so any writing role
 # may trigger it. Without --as it runs as the scheduler ("sweep").
-SWEEP_ROLES = frozenset({actors.Role.ADMIN, actors.Role.SUPERVISOR, actors.Role.DEPARTMENT})
+SWEEP_ROLES = actors.RUN_JOBS
 sweep_t = SweepRun.__table__
 
 # Hooks run inside the sweep's transaction with (app, conn, day, changes), on every sweep that

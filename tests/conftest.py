@@ -51,6 +51,14 @@ def _fresh_pg_database(url: str) -> tuple[str, callable]:
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
 
+@pytest.fixture(autouse=True)
+def _outside_the_checkout(tmp_path_factory, monkeypatch):
+    """Run every test in a directory of its own: the file channel's `notices/`, the weekly
+    report's `reports/` and any other relative path land there, never in the checkout. (Not
+    `tmp_path` itself: some tests count the files they made there.)"""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_url(request, tmp_path):
     """URL of a fresh empty database on each backend under test."""

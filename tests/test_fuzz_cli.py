@@ -169,3 +169,24 @@ def test_random_input_never_crashes_and_refusals_change_nothing(seeded, ledger_u
     check()
     print(f"\nfuzz ({url.split(':')[0]}): {state['tried']} invocations over "
           f"{len(COMMANDS)} commands, exit statuses {dict(sorted(state['by_status'].items()))}")
+
+
+def test_a_nul_in_a_file_name_is_one_line_for_every_command_that_takes_a_file(sqlite_app, tmp_path):
+    """Found by the fuzzer: click's Path type stats the name, and the OS refuses a NUL with a
+    ValueError that escaped as a traceback."""
+    from tests.conftest import Runner
+
+    run = Runner(sqlite_app.settings.db_url)
+    tried = 0
+    for path, cmd in leaf_commands():
+        for p in cmd.params:
+            if not isinstance(p.type, click.Path):
+                continue
+            value = str(tmp_path / "bad\x00name")
+            argv = [*path, value] if isinstance(p, click.Argument) else [*path, p.opts[0], value]
+            result = run(*argv)
+            assert result.exit_code in (1, 2), (argv, result.output)
+            assert len(result.output.splitlines()) == 1, (argv, result.output)
+            assert result.output.startswith("Error"), (argv, result.output)
+            tried += 1
+    assert tried >= 8  # board, backup, restore, calendar load, ledger import/export, reports

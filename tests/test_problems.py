@@ -557,3 +557,13 @@ def test_show_replays_a_past_day_from_the_log(app):
     assert (then["state"], then["light"], then["remaining_days"]) == ("open", "yellow", 1)
     now = problems.show(app, q)
     assert (now["state"], now["light"], now["overdue_days"]) == ("resolved", "red", 3)
+
+
+@pytest.mark.parametrize("ref", ["99999999999999999999", "Q99999999999999999999", "²", "Q١"])
+def test_a_problem_id_out_of_range_or_not_ascii_is_refused_in_one_line(run, ref):
+    """Found by the fuzzer: SQLite raised OverflowError for an id beyond 64 bits, and int()
+    refused digits such as "²"."""
+    for command in ("show", "history"):
+        result = run("problem", command, ref)
+        assert result.exit_code == 1, result.output
+        assert len(result.output.splitlines()) == 1 and result.output.startswith("Error: ")

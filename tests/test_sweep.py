@@ -233,3 +233,64 @@ def test_a_running_scheduler_sweeps_with_a_calendar_loaded_meanwhile(app, tmp_pa
     assert run_scheduled(scheduler, "daily") is not None
     shown = permits.show(make_app(app.settings.db_url, today=date(2026, 12, 29)), "P1/eia")
     assert shown["due_on"] == "2027-01-08" and not shown["provisional"]
+
+
+# -- the sweep only goes forward ----------------------------------------------------------------
+
+def test_a_sweep_of_a_day_before_the_last_is_refused(app, run):
+    """Lights as of 2026-11-20 logged after those of 2026-11-27 would overwrite newer ones (and
+    the rows would then differ from their log); the sweep refuses and writes nothing."""
+    from tests.conftest import dump
+
+    setup_departments(app)
+    project(app, "P1")
+    permit(as_actor(app, "clerk.eeb"), "P1", "eia", ("accept", date(2026, 11, 10)))  # due 11-24
+    assert sweep(app, day=date(2026, 11, 27))["transitions"] == {"green->red": 1}
+    before = dump(app.settings.db_url)
+    for dry in ((), ("--dry-run",)):
+        result = run("sweep", "--today", "2026-11-20", *dry)
+        assert result.exit_code == 1, result.output
+        assert result.output.splitlines() == [
+            "Error: cannot sweep 2026-11-20: the last sweep was of 2026-11-27 and lights never "
+            "go back; read an earlier day with `--today 2026-11-20` (list, show), "
+            "correct the ledger with `workflow rebuild`"]
+    assert dump(app.settings.db_url) == before
+    check = run("rebuild", "--check")
+    assert check.exit_code == 0 and "0 differing" in check.output
+    # an earlier day is read, not swept: the permit was yellow then
+    shown = run("permit", "show", "P1/eia", "--json", today=date(2026, 11, 20))
+    assert json.loads(shown.output)["light"] == "yellow"
+    # the last day again, and later days, are swept as before
+    assert run("sweep", "--today", "2026-11-27").exit_code == 0
+    assert run("sweep", "--today", "2026-11-30").exit_code == 0
+    assert run("sweep", "--today", "2026-11-27").exit_code == 1
+
+
+def test_the_sweep_leaves_rows_moved_after_the_swept_day(app, run):
+    """A move recorded after the swept day (here: an extension on 11-26, before anyone swept
+    11-23) already set the row's light as of that later day; the sweep of 11-23 leaves the row
+    as it is, permits and problems alike, so every row still equals its rebuild from the log."""
+    from workflow import problems
+
+    setup_departments(app)
+    project(app, "P1")
+    project(app, "P2")
+    clerk = as_actor(app, "clerk.eeb", today=date(2026, 11, 26))
+    office = as_actor(app, "office", today=date(2026, 11, 26))
+    permit(clerk, "P1", "eia", ("accept", date(2026, 11, 2)))  # due 11-16
+    permit(clerk, "P2", "eia", ("accept", date(2026, 11, 6)))  # due 11-20, not moved later
+    q = problems.add(office, "P1", category="power", owner="eeb", days=5, text="Poles",
+                     on=date(2026, 11, 2))
+    sweep(app, day=date(2026, 11, 20))
+    permits.advance(clerk, "P1/eia", "extend", on=date(2026, 11, 26), days=10, reason="hearing")
+    problems.advance(office, q["ref"], "extend", on=date(2026, 11, 26), days=15, reason="funds")
+    moved = {"eia": permits.show(clerk, "P1/eia"), "problem": problems.show(office, q["ref"])}
+    assert [v["light"] for v in moved.values()] == ["yellow", "yellow"]  # as of 11-26
+    summary = sweep(app, day=date(2026, 11, 23))  # both would be green as of 11-23
+    assert summary["transitions"] == {"yellow->red": 1}  # P2 only
+    assert summary["problems"]["changed"] == 0
+    assert permits.show(clerk, "P1/eia")["light"] == "yellow"
+    assert problems.show(office, q["ref"])["light"] == "yellow"
+    check = run("rebuild", "--check")
+    assert check.exit_code == 0, check.output
+    assert "0 differing" in check.output

@@ -17,6 +17,13 @@ ADMIN = "admin"
 REGISTER_PROJECT = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DEPARTMENT})
 MANAGE_ACTORS = frozenset({Role.ADMIN})
 SUPERVISE = frozenset({Role.ADMIN, Role.SUPERVISOR})
+# A ledger import records every department's decisions (approvals, rejections) without the
+# lifecycle's per-event roles: only an admin, who may fire every event, may import one.
+IMPORT_LEDGER = frozenset({Role.ADMIN})
+# The system's jobs (sweep, notice delivery, the scheduler) follow from the day and the log
+# alone, so any writing role may trigger them; without --as they run as the system. A viewer or
+# a name that is not an actor may not: nothing is written under a name that may not write.
+RUN_JOBS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DEPARTMENT})
 
 
 _LOOKUP = sa.select(actor_t).where(actor_t.c.name == sa.bindparam("name"))  # built once
@@ -38,6 +45,14 @@ def require(actor: Actor, roles: frozenset[Role], what: str, department: str | N
                 what)
 
 
+def require_job_runner(app: App, what: str) -> None:
+    """Refuse a named actor who may not run the system's jobs; no actor runs as the system."""
+    if not app.settings.actor:
+        return
+    with app.db.connect() as conn:
+        require(lookup(conn, app.settings.actor), RUN_JOBS, what)
+
+
 def add(app: App, name: str, role: str, department: str | None = None) -> dict:
     """Add an actor (admin only). A department actor needs a department from policy."""
     name = name.strip()
@@ -47,7 +62,8 @@ def add(app: App, name: str, role: str, department: str | None = None) -> dict:
     try:
         role_ = Role(role)
     except ValueError:
-        raise BadData(f"unknown role {role!r} (roles: {', '.join(r.value for r in Role)})") from None
+        roles = ", ".join(r.value for r in Role)
+        raise BadData(f"unknown role {role!r} (roles: {roles})") from None
     if role_ == Role.DEPARTMENT:
         if not department:
             raise BadData("a department actor needs --department CODE")

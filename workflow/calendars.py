@@ -8,8 +8,8 @@ from pathlib import Path
 
 from workflow import actors
 from workflow.app import FIRST_YEAR, LAST_YEAR, App
-from workflow.errors import BadData
 from workflow.domain.calendar import years_from_json
+from workflow.errors import BadData
 from workflow.store.calendar_table import get_meta, set_meta
 
 CHECK_AHEAD_DAYS = 60
@@ -67,6 +67,7 @@ def load(app: App, path: Path) -> dict:
     """Load years from a calendar file into this database, then recompute open permits."""
     from workflow.policy import load_calendar_file
     from workflow.rebuild import apply_calendar
+    from workflow.sweep import last_swept, sweep
 
     try:
         if not path.is_file():
@@ -88,8 +89,8 @@ def load(app: App, path: Path) -> dict:
         set_meta(conn, "calendar_years", json.dumps(stored, ensure_ascii=False, sort_keys=True))
         app.__dict__["calendar"] = app.policy.calendar.with_years(years_from_json(stored))
         result = apply_calendar(app, conn)
-    from workflow.sweep import sweep
-
-    # log the light changes the new schedule causes, today, as the daily sweep would
-    swept = sweep(app)
+        last = last_swept(conn)
+    # log the light changes the new schedule causes, today, as the daily sweep would; the
+    # ledger never goes back, so on the last swept day when `--today` is before it
+    swept = sweep(app, day=max(app.today(), last) if last else None)
     return {"years": sorted(loaded.years), **result, "changed_lights": swept["changed"]}

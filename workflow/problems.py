@@ -45,8 +45,12 @@ OPEN = sorted(p.value for p in OPEN_PHASES)
 def parse_id(ref: str | int) -> int:
     """Accept `17`, `#17` or `Q17` (as problems are printed) and return the id."""
     text = str(ref).strip().lstrip("#").removeprefix("Q").removeprefix("q")
-    if not text.isdigit():
+    # decimal digits only ("²" is a digit int() refuses), and within a 64-bit column (SQLite
+    # raises OverflowError on a larger one instead of finding nothing)
+    if not (text.isascii() and text.isdecimal()):
         raise BadData(f"bad problem id {ref!r}: expected a number such as 17")
+    if int(text) >= 2**63:
+        raise NotFound(f"unknown problem {text}")
     return int(text)
 
 

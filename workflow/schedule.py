@@ -31,6 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from workflow import actors
 from workflow.app import App
 from workflow.errors import WorkflowError
 from workflow.store.models import JobRun, SchedulerJob, SweepRun, utcnow
@@ -169,6 +170,7 @@ def run_job(app: App, name: str, **kw) -> dict:
 
     if name not in JOBS:
         raise BadData(f"unknown job {name!r} (jobs: {', '.join(JOBS)})")
+    actors.require_job_runner(app, f"run the {name} job")  # before its run is recorded
     return JOBS[name](app, **kw)
 
 
@@ -388,6 +390,7 @@ def start(app: App, *, stop: threading.Event | None = None, catch_up: bool = Tru
     """Run the scheduler until SIGTERM/SIGINT (or `stop` is set); return what it did."""
     from workflow.notify.outbox import SystemClock
 
+    actors.require_job_runner(app, "run the scheduler")
     clock = clock or SystemClock()
     stop = stop or threading.Event()
     _Registry.app = app

@@ -6,6 +6,11 @@ materialised calendar and returns only the rows whose light changed; Python then
 light event per change (bulk) and the new lights. Running it again for the same day changes
 nothing; running it after a gap gives the same lights as running it every day, because a light
 is a function of the day, not of the last run.
+
+It only goes forward: a day before the last swept day is refused (its lights, logged after
+newer ones, would overwrite them, and its notices would be dated before notices already
+issued), and a row whose light is already as of a later day (a move recorded after the swept
+day) is left as it is (docs/operations.md, "Sweeping a past day").
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ FETCH_BATCH = 20_000  # changed rows fetched and written per batch
 # A person who runs the sweep must be a known actor who may write (not a viewer): its events
 # carry that name. The sweep's writes follow from the day and the log alone, so any writing role
 # may trigger it. Without --as it runs as the scheduler ("sweep").
-SWEEP_ROLES = frozenset({actors.Role.ADMIN, actors.Role.SUPERVISOR, actors.Role.DEPARTMENT})
+SWEEP_ROLES = actors.RUN_JOBS
 sweep_t = SweepRun.__table__
 
 # Hooks run inside the sweep's transaction with (app, conn, day, changes), on every sweep that
@@ -89,6 +94,7 @@ def sweep(
                 sa.select(sweep_t.c.id).where(sweep_t.c.day == day)
             ).first():
                 return {"day": day.isoformat(), "dry_run": False, "skipped": True}
+        refuse_past(conn, day)  # under the lock: no later sweep can commit meanwhile
         ordinal = conn.execute(
             sa.select(cal_t.c.ordinal).where(cal_t.c.day == day_number(day))
         ).scalar_one_or_none()
@@ -126,6 +132,22 @@ def sweep(
     return summary
 
 
+def last_swept(conn: Connection) -> date | None:
+    """The latest day swept so far (None before the first sweep)."""
+    return conn.execute(sa.select(sa.func.max(sweep_t.c.day))).scalar()
+
+
+def refuse_past(conn: Connection, day: date) -> None:
+    """Refuse a day before the last swept day: lights only go forward (see the module doc)."""
+    last = last_swept(conn)
+    if last is not None and day < last:
+        raise BadData(
+            f"cannot sweep {day}: the last sweep was of {last} and lights never go back; read "
+            f"an earlier day with `--today {day}` (list, show), correct the ledger "
+            "with `workflow rebuild`"
+        )
+
+
 def _changes(conn: Connection, item: Clocked, ordinal: int, day: date, actor: str,
              recorded_at: datetime, dry_run: bool) -> tuple[list[dict[str, Any]], Any]:
     """Find, fetch and (unless a dry run) write the light changes of one clocked table."""
@@ -134,13 +156,13 @@ def _changes(conn: Connection, item: Clocked, ordinal: int, day: date, actor: st
     rows: list[dict[str, Any]] = []
     if not ids:
         return rows, scan
-    fetch = changed_lights(ordinal, conn.dialect.name, item.table)
+    fetch = changed_lights(ordinal, conn.dialect.name, item.table, day=day_number(day))
     for start in range(0, len(ids), FETCH_BATCH):  # in table order, a batch at a time
         batch_ids = ",".join(map(str, ids[start:start + FETCH_BATCH]))
         result = conn.execute(fetch, {"ids": batch_ids})
         keys = (*result.keys(), "kind")
         batch = [dict(zip(keys, (*r, item.kind), strict=True)) for r in result]
-        if not dry_run:
+        if batch and not dry_run:  # a batch may be empty: rows moved after the day are left
             _write_changes(conn, day, actor, batch, recorded_at, item)
         rows += batch
     return rows, scan

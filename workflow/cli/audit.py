@@ -19,7 +19,9 @@ def audit():
 @json_option
 @pass_app
 def audit_verify(app, as_json):
-    """Walk every permit's hash chain; name the first event altered or removed (exit 1).
+    """Walk every permit's and problem's hash chain; name the first event altered or removed.
+
+    Exits 1 when any chain is broken.
 
     Example: workflow audit verify --json
     """
@@ -30,12 +32,12 @@ def audit_verify(app, as_json):
         emit_json(result)
     else:
         for b in result["broken"]:
-            click.echo(f"BROKEN {b['ref']}: {b['problem']}")
+            click.echo(f"BROKEN {b['kind']} {b['ref']}: {b['finding']}")
         if result["broken_count"] > len(result["broken"]):
             click.echo(f"... and {result['broken_count'] - len(result['broken'])} more")
         status = "ok" if result["ok"] else f"{result['broken_count']} broken"
-        click.echo(f"{result['permits']} permits, {result['events']} events: {status}; "
-                   f"digest {result['digest']}")
+        click.echo(f"{result['permits']} permits, {result['problems']} problems, "
+                   f"{result['events']} events: {status}; digest {result['digest']}")
     if not result["ok"]:
         raise SystemExit(1)
 

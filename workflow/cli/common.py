@@ -34,6 +34,12 @@ class WorkflowGroup(click.Group):
             where = f": {e.filename}" if e.filename else ""
             click.echo(f"Error: {e.strerror or e}{where}", err=True)
             sys.exit(1)
+        except ValueError as e:
+            # a NUL in a file name: click's Path type stats it, and the OS refuses with this
+            if "null byte" not in str(e):
+                raise
+            click.echo("Error: a file name must not contain a NUL character", err=True)
+            sys.exit(1)
         except Exception as e:  # database driver errors: one line, never a traceback with a DSN
             message = database_error(e)
             if message is None:

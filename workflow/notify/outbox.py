@@ -70,6 +70,7 @@ def deliver(
 
     Returns counts: sent, failed (to be retried), dead, throttled (left for later).
     """
+    actors.require_job_runner(app, "deliver notices")
     clock = clock or SystemClock()
     cfg = app.policy.escalation.delivery
     senders = senders or default_senders()

@@ -665,7 +665,7 @@ def import_rows(app: App, header: list[Any], rows: list[list[Any]]) -> dict:
             plans.append(plan)
     with app.db.connect(write=True) as conn:
         actor = actors.lookup(conn, app.settings.actor)
-        actors.require(actor, actors.SUPERVISE, "import a ledger")
+        actors.require(actor, actors.IMPORT_LEDGER, "import a ledger")
         existing = dict(conn.execute(
             sa.select(project_t.c.code, project_t.c.id).where(
                 project_t.c.code.in_(list(projects)))

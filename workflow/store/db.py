@@ -165,6 +165,17 @@ def insert_plain(conn: Connection, table: sa.Table, columns: Sequence[str],
     if not rows:
         return
     quote = conn.dialect.identifier_preparer.quote
+    if conn.dialect.name == "postgresql":
+        # COPY: one stream instead of a statement per row (psycopg adapts each value)
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            with cursor.copy(f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+                             "FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "

@@ -240,3 +240,20 @@ def test_import_adds_permits_to_existing_projects(sqlite_app):
     p1 = projects.show(app, "P1")
     assert p1["district"] == "east" and p1["campaigns"] == ["冬季行动"]
     assert [x["type"] for x in p1["permit_list"]] == ["approval", "eia"]
+
+
+@pytest.mark.parametrize("name", ["=1+1", "+1+1", "-1+1", "@SUM(A1)"])
+def test_every_formula_start_is_shown_as_text_in_csv_and_xlsx(sqlite_app, tmp_path, name):
+    from openpyxl import load_workbook
+
+    setup_departments(sqlite_app)
+    project(sqlite_app, "F-1", name=name, district=name)
+    permit(sqlite_app, "F-1", "approval")
+    for suffix in (".csv", ".xlsx"):
+        path = tmp_path / f"ledger{suffix}"
+        ledger.export(sqlite_app, path)
+        cells = [c for r in rows_of(path)[1:] for c in r if isinstance(c, str)]
+        assert cells.count("'" + name) == 2, suffix  # the project name and its district
+        assert not any(c.startswith(("=", "+", "@")) for c in cells), suffix
+    ws = load_workbook(tmp_path / "ledger.xlsx").active
+    assert all(c.data_type != "f" for r in ws.iter_rows() for c in r)

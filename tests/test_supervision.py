@@ -857,3 +857,74 @@ def test_rebuild_makes_the_next_sweep_look_at_every_permit(sqlite_app, tmp_path)
 
     assert rebuild(app)["rebuilt"] == 1  # open and red again, without an event
     assert sweep(app)["matters"] == {"supervision": 1}  # called for again
+
+
+class EchoingSmtp:
+    """An SMTP server that refuses every login and quotes the credentials in its refusal, as a
+    careless or hostile relay may: the error the outbox stores must not carry them."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rwb") as f:
+                f.write(b"220 echo ESMTP\r\n")
+                f.flush()
+                for line in f:
+                    cmd = line.decode("ascii", "replace").strip()
+                    if cmd.upper().startswith(("EHLO", "HELO")):
+                        f.write(b"250-echo\r\n250 AUTH PLAIN\r\n")
+                    elif cmd.upper().startswith("AUTH"):
+                        token = cmd.split()[-1]
+                        creds = base64.b64decode(token + "=" * (-len(token) % 4))
+                        creds = creds.replace(b"\0", b" ")
+                        f.write(b"535 5.7.8 login refused for" + creds + b"\r\n")
+                    elif cmd.upper().startswith("QUIT"):
+                        f.write(b"221 bye\r\n")
+                        f.flush()
+                        break
+                    else:
+                        f.write(b"250 OK\r\n")
+                    f.flush()
+
+    def stop(self) -> None:
+        self.sock.close()
+
+
+def test_a_server_quoting_the_smtp_password_back_never_gets_it_stored_or_shown(
+        sqlite_app, tmp_path, monkeypatch, caplog):
+    server = EchoingSmtp()
+    secret = "pw-Planted-4711"
+    pol = policies_with(tmp_path, {
+        "levels": {"supervision": {"channels": ["smtp"]}},
+        "recipients": {"departments": {"eeb": {"email": ["eeb@example.org"]}}},
+        "delivery": {"smtp": {"host": "127.0.0.1", "port": server.port, "username": "office",
+                              "password_env": "TEST_SMTP_ECHOED", "timeout_seconds": 3}},
+    })
+    monkeypatch.setenv("TEST_SMTP_ECHOED", secret)
+    app = with_policies(sqlite_app, pol)
+    setup_departments(app)
+    red_permits(app, 1)
+    sweep(app)
+    try:
+        result = deliver(app, clock=FakeClock())
+        shown = Runner(app.settings.db_url)("notice", "deliveries", "--failed", "--json",
+                                            env={"WORKFLOW_POLICIES": str(pol)})
+    finally:
+        server.stop()
+    assert result["failed"] == 1
+    (error,) = result["errors"]
+    assert "535" in error and "login refused" in error and "***" in error  # the reason stays
+    assert secret not in json.dumps(result, ensure_ascii=False)
+    assert secret not in shown.output and "***" in shown.output
+    assert secret not in json.dumps(dump(app.settings.db_url), ensure_ascii=False)
+    assert all(secret not in r.getMessage() for r in caplog.records)

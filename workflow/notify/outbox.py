@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,6 +76,7 @@ def deliver(
     senders = senders or default_senders()
     owner = owner_name()
     result = DeliveryResult()
+    secrets = delivery_secrets(app)
     for _ in range(max_rounds):
         now = clock.now()
         claimed, throttled = _claim(app, now, owner)
@@ -90,7 +91,7 @@ def deliver(
             try:
                 senders[row.channel](app, row)
             except Exception as e:  # every failure is recorded and retried, never lost
-                error = safe_error(e)
+                error = safe_error(e, secrets)
             _finish(app, row, error, clock.now(), cfg)
             if error is None:
                 result.sent += 1
@@ -103,12 +104,28 @@ def deliver(
     return result.as_dict()
 
 
-def safe_error(e: Exception) -> str:
-    """One line naming the failure, without URLs (a robot URL holds its token) or secrets."""
+def safe_error(e: Exception, secrets: Iterable[str] = ()) -> str:
+    """One line naming the failure, without URLs (a robot URL holds its token) or secrets: a
+    server may quote what it was sent (an SMTP server rejecting a login, a proxy echoing a
+    signed URL), and this line is stored, logged and shown."""
     import re
 
     text = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+    for secret in secrets:
+        text = text.replace(secret, "***")
     return re.sub(r"https?://\S+", "<url>", text)[:500]
+
+
+def delivery_secrets(app: App) -> list[str]:
+    """The values of the secrets the delivery policy names (the SMTP password, each robot's URL
+    and signing secret), longest first, to be masked wherever an error is written."""
+
+    cfg = app.policy.escalation.delivery
+    names = [cfg.smtp.password_env]
+    for robot in cfg.webhooks.values():
+        names += [robot.url_env, robot.secret_env]
+    values = {os.environ.get(n) for n in names if n}
+    return sorted((v for v in values if v and len(v) >= 4), key=len, reverse=True)
 
 
 def _claim(app: App, now: datetime, owner: str) -> tuple[list[Any], int]:

@@ -284,3 +284,32 @@ def test_sql_report_equals_folding_every_permit(app):
                    for r in completion(app, by=by, as_of=as_of)["rows"]}
             want = {k: v for k, v in reference(app, as_of, by).items()}
             assert got == want, (as_of, by)
+
+
+def test_a_past_day_after_a_calendar_load_reads_the_lights_of_the_new_calendar(sqlite_app,
+                                                                                tmp_path):
+    """A calendar load keeps open lights until the sweep logs a change: a light cached on the
+    old calendar must not stand in for the report's."""
+    from tests.conftest import make_app
+    from tests.helpers import permit, project, setup_departments
+    from workflow import permits
+    from workflow.calendars import load as load_calendar
+    from workflow.sweep import sweep
+
+    app = sqlite_app
+    setup_departments(app)
+    project(app, "P1")
+    permit(app, "P1", "eia", ("accept", date(2026, 11, 2)), level="municipal")
+    for day in (20, 24, 26):
+        sweep(app, day=date(2026, 11, day))
+    (tmp_path / "cn-2026.yaml").write_text(
+        "name: cn-mainland\nyears:\n  2026:\n    holidays:\n      2026-11-10: Local holiday\n"
+        "    workdays: {}\n", encoding="utf-8")
+    url = app.settings.db_url
+    load_calendar(make_app(url, today=date(2026, 11, 26)), tmp_path / "cn-2026.yaml")
+    shown = permits.show(make_app(url, today=date(2026, 11, 24)), "P1/eia")
+    report = completion(make_app(url, today=date(2026, 11, 26)), by="type",
+                        as_of=date(2026, 11, 24))
+    (eia,) = [r for r in report["rows"] if r["key"] == "eia"]
+    assert (eia["red"], eia["yellow"]) == (int(shown["light"] == "red"),
+                                           int(shown["light"] == "yellow"))

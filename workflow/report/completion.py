@@ -65,13 +65,12 @@ def json_text(conn: Connection, column, key: str):
     return sa.func.json_extract(column, f"$.{key}")
 
 
-def _clock_columns(table, phase, as_of: date, as_of_ordinal: int, fresh):
+def _clock_columns(table, phase, as_of_ordinal: int, fresh):
     """Live light and working days to close computed from a permit row's cached clock.
 
-    `fresh` says the row's cached facts hold as of the report day (no move after it). A row
-    whose light was last read on the report day (the day's sweep ran) keeps its cached light;
-    only the others look their days up in the calendar. The lookups are scalar subqueries
-    inside CASE, so a row that needs none costs none: the report is one scan of the table.
+    `fresh` says the row's cached facts hold as of the report day (no move after it). The
+    light is computed, never taken from the row: a row's cached light may have been read under
+    a calendar since replaced (a calendar load keeps open lights until the sweep logs a change).
     """
     susp = cal_t.alias("c_susp")
     acc = cal_t.alias("c_acc")
@@ -85,7 +84,6 @@ def _clock_columns(table, phase, as_of: date, as_of_ordinal: int, fresh):
     remaining = acc.c.ordinal + limit_of(table) - sa.func.coalesce(susp.c.ordinal, as_of_ordinal)
     is_open = phase.in_(OPEN)
     light = sa.case(
-        (sa.and_(is_open, fresh, table.c.light_on == day_number(as_of)), table.c.light),
         (sa.and_(is_open, fresh), light_case(remaining, table.c.warn_at)),
         (is_open, sa.null()),  # folded in Python
         (phase == Phase.CLOSED.value, table.c.light),
@@ -102,7 +100,7 @@ def _clock_columns(table, phase, as_of: date, as_of_ordinal: int, fresh):
 def _facts_now(conn: Connection, as_of: date, as_of_ordinal: int):
     """One row per permit: its phase, light as of the report day, working days to close."""
     phase = permit_t.c.phase
-    joined, light, close_days = _clock_columns(permit_t, phase, as_of, as_of_ordinal,
+    joined, light, close_days = _clock_columns(permit_t, phase, as_of_ordinal,
                                                sa.true())
     return sa.select(
         permit_t.c.id.label("permit_id"), permit_t.c.project_id, permit_t.c.type,
@@ -138,7 +136,7 @@ def _facts_as_of(conn: Connection, app: App, as_of: date, as_of_ordinal: int):
         else_=sa.literal(Phase.PENDING.value),
     ))
     fresh = agg.c.moved_after == 0
-    joined, light, close_days = _clock_columns(permit_t, phase, as_of, as_of_ordinal, fresh)
+    joined, light, close_days = _clock_columns(permit_t, phase, as_of_ordinal, fresh)
     joined = joined.join(agg, agg.c.permit_id == permit_t.c.id).outerjoin(
         last, sa.and_(last.c.permit_id == agg.c.permit_id, last.c.seq == agg.c.last_seq)
     )

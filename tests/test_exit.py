@@ -63,3 +63,10 @@ def test_a_reader_that_hangs_up_early_is_no_error(db):
     finally:
         os.close(w)
     assert "Traceback" not in done.stderr
+
+
+def test_python_dash_m_runs_the_same_command_line(db):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
+    done = subprocess.run([sys.executable, "-m", "workflow", "--db", db, "project", "list",
+                           "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr

@@ -389,3 +389,17 @@ def test_a_sqlite_file_gone_missing_is_not_recreated_empty_by_any_connection(sql
         with db.engine.connect():
             pass
     assert not db.path.exists()
+
+
+def test_a_bulk_write_fails_as_any_other_database_error(app):
+    """Bulk rows go straight to the driver (COPY on PostgreSQL); its errors still arrive as
+    SQLAlchemy's, so the CLI says one line and a lost server reads "database unavailable"."""
+    from workflow.cli.common import database_error
+    from workflow.store.db import insert_plain
+    from workflow.store.models import Meta
+
+    with pytest.raises(sa.exc.IntegrityError) as raised:
+        with app.db.connect(write=True) as conn:
+            insert_plain(conn, Meta.__table__, ("key", "value"), [("k", "1"), ("k", "2")])
+    assert database_error(raised.value).startswith("database error: ")
+    assert app.meta("k") is None  # nothing of the batch was written

@@ -131,7 +131,9 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
 # items with an event after the last one it saw: the watermark, kept with the policy's digest
 # (a new level or light rule looks at everything once). `rebuild` and a calendar load rewrite
 # rows without events and forget the watermark. Escalations depend on time limits passing, not
-# on changes: their query always looks at every open matter of the level below.
+# on changes: their query always looks at every open matter of the level below. This holds
+# because the sweep runs alone: SQLite's BEGIN IMMEDIATE, and on PostgreSQL a lock on the items
+# and their logs (sweep.lock_for_sweep), so no event below the watermark commits after it.
 WATERMARK = "notices_watermark"
 
 

@@ -62,7 +62,10 @@ AFTER_CHANGES: list[Callable[[App, Connection, date, list[dict[str, Any]]], dict
 def lock_for_sweep(app: App, conn: Connection) -> None:
     """Keep moves out while the sweep writes (SQLite: BEGIN IMMEDIATE already does)."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE permit, problem IN SHARE ROW EXCLUSIVE MODE")
+        # the logs too: every writer of an event has committed when the lock is granted, so
+        # no event id below the notices' watermark can appear later (notices.WATERMARK)
+        conn.exec_driver_sql("LOCK TABLE permit, problem, permit_event, problem_event "
+                             "IN SHARE ROW EXCLUSIVE MODE")
 
 
 def sweep(

@@ -66,8 +66,10 @@ def quick_exit(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+        except BrokenPipeError:  # the reader left (`| head`): nothing more can be said
             pass
+        except (OSError, ValueError):  # output lost (disk full): never report success
+            code = code or 120
     os._exit(code)
 
 

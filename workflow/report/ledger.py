@@ -37,6 +37,7 @@ from workflow.policy import LEVELS, Policy
 from workflow.report.i18n import check_lang
 from workflow.report.render import LIGHT_FILL, safe_text, unsafe_text
 from workflow.store.calendar_table import FIRST_DAY, LAST_DAY
+from workflow.store.db import insert_plain
 from workflow.store.events import dump_data, event_t, permit_t
 from workflow.store.models import Campaign, Project, ProjectCampaign, utcnow
 
@@ -705,10 +706,6 @@ class BulkWriter:
     def __init__(self, conn: Connection, table: sa.Table, keys: list[str]):
         self.conn, self.table, self.keys = conn, table, keys
         dialect = conn.dialect
-        quote = dialect.identifier_preparer.quote
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self.sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) "
-                    f"VALUES ({', '.join([mark] * len(keys))})")
         self.procs = [table.c[k].type.dialect_impl(dialect).bind_processor(dialect)
                       for k in keys]
         self.memo: list[dict[Any, Any]] = [{} for _ in keys]
@@ -731,17 +728,8 @@ class BulkWriter:
     def write(self, rows: list[tuple]) -> None:
         if not rows:
             return
-        if self.conn.dialect.name == "postgresql" and self.conn.dialect.driver == "psycopg":
-            # COPY is several times faster than executemany on PostgreSQL, same transaction
-            quote = self.conn.dialect.identifier_preparer.quote
-            columns = ", ".join(quote(k) for k in self.keys)
-            driver = self.conn.connection.driver_connection
-            with driver.cursor() as cur:
-                with cur.copy(f"COPY {quote(self.table.name)} ({columns}) FROM STDIN") as copy:
-                    for r in rows:
-                        copy.write_row(r)
-            return
-        self.conn.exec_driver_sql(self.sql, rows)
+        # COPY on PostgreSQL (several times faster than executemany), same transaction
+        insert_plain(self.conn, self.table, self.keys, rows)
 
 
 def bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

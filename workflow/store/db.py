@@ -165,16 +165,21 @@ def insert_plain(conn: Connection, table: sa.Table, columns: Sequence[str],
     if not rows:
         return
     quote = conn.dialect.identifier_preparer.quote
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         # COPY: one stream instead of a statement per row (psycopg adapts each value)
-        cursor = conn.connection.dbapi_connection.cursor()
+        sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+        dbapi = conn.dialect.loaded_dbapi
         try:
-            with cursor.copy(f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-                             "FROM STDIN") as copy:
+            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
-        finally:
-            cursor.close()
+        except dbapi.Error as e:
+            # the raw cursor bypasses SQLAlchemy: wrap its error as SQLAlchemy would, so that a
+            # lost server still reads "database unavailable" and anything else one line
+            raise sa.exc.DBAPIError.instance(
+                sql, None, e, dbapi.Error, dialect=conn.dialect,
+                connection_invalidated=conn.dialect.is_disconnect(e, None, None),
+            ) from None
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.conftest import make_app
 from tests.helpers import as_actor, permit, project, setup_departments
 from workflow import permits
+from workflow.app import App, Settings
 from workflow.domain.clock import read_clock
 from workflow.errors import WorkflowError
 from workflow.rebuild import rebuild
@@ -294,3 +295,29 @@ def test_the_sweep_leaves_rows_moved_after_the_swept_day(app, run):
     check = run("rebuild", "--check")
     assert check.exit_code == 0, check.output
     assert "0 differing" in check.output
+
+
+def test_init_with_a_corrected_calendar_recomputes_the_clocks(app, tmp_path):
+    """An upgrade ships a corrected calendar and the admin runs `workflow init`: the permits'
+    due dates follow it at once, as after `calendar load`."""
+    import shutil
+
+    from workflow.policy import default_policy_dir
+    from workflow.setup import init
+
+    setup_departments(app)
+    project(app, "P1")
+    permit(as_actor(app, "clerk.eeb"), "P1", "eia", ("accept", date(2026, 11, 2)))
+    before = permits.show(app, "P1/eia")["due_on"]
+    corrected = tmp_path / "policies"
+    shutil.copytree(default_policy_dir(), corrected)
+    path = corrected / "calendars" / "cn-mainland.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "      2026-01-01: New Year's Day\n",
+        "      2026-01-01: New Year's Day\n      2026-11-10: Local holiday\n", 1), encoding="utf-8")
+    upgraded = App(Settings(db_url=app.settings.db_url, policies=corrected, actor="admin",
+                            today=app.settings.today))
+    assert init(upgraded)["calendar_written"]
+    after = permits.show(upgraded, "P1/eia")["due_on"]
+    assert date.fromisoformat(after) > date.fromisoformat(before)  # one working day less
+    assert rebuild(upgraded, check_only=True)["differing"] == 0

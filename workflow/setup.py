@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from workflow.actors import ADMIN, actor_t
 from workflow.app import App
 from workflow.store import schema
-from workflow.store.calendar_table import materialise, set_meta
+from workflow.store.calendar_table import calendar_digest, get_meta, materialise, set_meta
 from workflow.store.models import utcnow
 
 
@@ -16,7 +16,16 @@ def init(app: App) -> dict:
     app.db.create_if_missing = True
     before, after = schema.upgrade(app.db)
     with app.db.connect(write=True) as conn:
-        calendar_written = materialise(conn, app.calendar)
+        stored = get_meta(conn, "calendar_digest")
+        if stored is not None and stored != calendar_digest(app.calendar):
+            # the policy's calendar changed under a ledger in use (a corrected or added year
+            # after an upgrade): recompute its clocks as `calendar load` does, not only the table
+            from workflow.rebuild import apply_calendar
+
+            apply_calendar(app, conn)
+            calendar_written = True
+        else:
+            calendar_written = materialise(conn, app.calendar)
         set_meta(conn, "policy_digest", app.policy.digest)
         admin_added = False
         if not conn.execute(sa.select(actor_t.c.id).where(actor_t.c.name == ADMIN)).first():

@@ -75,13 +75,14 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
     ).scalar_one()
     since = _watermark(conn, app.policy.digest)
     changed = {item.kind: _changed_since(conn, item, since) for item in TRACKED}
+    for item in TRACKED:
+        _end_episodes(conn, rules, day, item, changed[item.kind])
     matters = []
     for rule in rules:
         candidates = []
         for item in TRACKED:  # permits and problems alike: one notice lists both
             # remaining working days, evaluated only for the (few) candidate rows
             remaining = remaining_of(item.table, ordinal).label("remaining")
-            _end_episodes(conn, rule, by_name, day, item, changed[item.kind])
             candidates += _candidates(conn, rule, remaining, day, item, changed[item.kind])
         if not candidates:
             continue
@@ -163,15 +164,28 @@ def forget_watermark(conn: Connection) -> None:
 
 
 def _changed_since(conn: Connection, item: Clocked, since: dict[str, int] | None):
-    """A query of the ids of the items with an event after the watermark; None: look at every
-    item; False: no item changed."""
+    """The ids of the items with an event after the watermark, as one comma-separated text;
+    None: look at every item; False: no item changed."""
     if since is None:
         return None
     e = item.events
-    after = e.c.id > since.get(item.kind, 0)
-    if conn.execute(sa.select(e.c.id).where(after).limit(1)).first() is None:
-        return False
-    return sa.select(e.c[item.subject]).where(after)
+    ids = conn.execute(
+        sa.select(e.c[item.subject]).where(e.c.id > since.get(item.kind, 0)).distinct()
+    ).scalars().all()
+    return ",".join(map(str, sorted(ids))) if ids else False
+
+
+def _one_of(column, ids: str, dialect: str):
+    """`column` is one of `ids`, given to the database as one text parameter: a list the
+    planner sees as small drives the statement by index probes, where a subquery over the log's
+    newest rows (written by this very sweep, so absent from the statistics) made PostgreSQL
+    walk every open matter."""
+    name = f"{column.table.name}.{column.name}"
+    if dialect == "postgresql":
+        clause = f"{name} = ANY(CAST(string_to_array(:changed_ids, ',') AS integer[]))"
+    else:
+        clause = f"{name} IN (SELECT value FROM json_each('[' || :changed_ids || ']'))"
+    return sa.text(clause).bindparams(sa.bindparam("changed_ids", value=ids))
 
 
 def _dn(d: date) -> int:
@@ -180,22 +194,24 @@ def _dn(d: date) -> int:
     return day_number(d)
 
 
-def _end_episodes(conn: Connection, rule: LevelRule, rules: dict, day: date,
+def _end_episodes(conn: Connection, rules: list[LevelRule], day: date,
                   item: Clocked = PERMITS, changed=None) -> None:
-    """Close the episode of every open matter whose item (a permit or a problem) left the
-    level's light or closed (of the items in `changed`, when given)."""
-    table = item.table
-    key = matter_t.c[item.subject]
-    still = sa.and_(table.c.id == key, table.c.phase.in_(OPEN))
-    light = rule.light or rules[rule.after].light
-    if rule.light is not None:
-        still = sa.and_(still, table.c.light == light)
+    """Close the episode of every open matter whose item (a permit or a problem) closed or, at
+    a light level, left the level's light (of the items in `changed`, when given): one
+    statement for every level, so the open matters are read once."""
     if changed is False:
         return
-    where = [matter_t.c.level == rule.name, matter_t.c.ended_on.is_(None), key.is_not(None),
-             ~sa.exists().where(still)]
+    table = item.table
+    key = matter_t.c[item.subject]
+    # the light a level's matter needs its item to keep; none for an escalation (open is enough)
+    wanted = sa.case({r.name: r.light for r in rules if r.light is not None},
+                     value=matter_t.c.level, else_=sa.null())
+    still = sa.and_(table.c.id == key, table.c.phase.in_(OPEN),
+                    sa.or_(wanted.is_(None), table.c.light == wanted))
+    where = [matter_t.c.level.in_([r.name for r in rules]), matter_t.c.ended_on.is_(None),
+             key.is_not(None), ~sa.exists().where(still)]
     if changed is not None:
-        where.append(key.in_(changed))
+        where.append(_one_of(key, changed, conn.dialect.name))
     conn.execute(matter_t.update().where(*where).values(ended_on=day))
 
 
@@ -232,7 +248,7 @@ def _candidates(conn: Connection, rule: LevelRule, remaining, day: date,
             )
         )
         if changed is not None:
-            stmt = stmt.where(table.c.id.in_(changed))
+            stmt = stmt.where(_one_of(table.c.id, changed, conn.dialect.name))
         # plain tuples: at a province's worst day this loop sees 100k rows
         permit = item is PERMITS
         return [

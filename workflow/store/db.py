@@ -157,7 +157,7 @@ class Database:
 def insert_plain(conn: Connection, table: sa.Table, columns: Sequence[str],
                  rows: list[tuple]) -> None:
     """INSERT `rows` (plain tuples in `columns` order, values already as stored: day numbers,
-    naive UTC timestamps) straight through the driver's executemany.
+    naive UTC timestamps) straight through the driver: COPY on PostgreSQL, executemany else.
 
     For bulk writes (the sweep's light events, its notices' matters): SQLAlchemy's per-row
     parameter processing costs more than the database itself at 100k rows.

@@ -766,16 +766,7 @@ class _BulkWriter:
                 heads[id_] = (ev["seq"], ev["hash"], light_on)
                 values_by_id[id_] = {**cached_fields(facts, ptype, cal, light_on),
                                      "version": ev["seq"], "head_hash": ev["hash"]}
-            conn.execute(event_t.insert(), events)
-            # one executemany for the day: building an UPDATE per row costs more than running it
-            columns = list(next(iter(values_by_id.values())))
-            update = permit_t.update().where(permit_t.c.id == sa.bindparam("b_id")).values(
-                {c: sa.bindparam(f"b_{c}", type_=permit_t.c[c].type) for c in columns}
-            )
-            conn.execute(update, [
-                {"b_id": id_, **{f"b_{c}": v for c, v in values.items()}}
-                for id_, values in values_by_id.items()
-            ])
+            _write_day(conn, permit_t, event_t, values_by_id, events)
 
     def _unmet(self, pr: ProjectPlan, ptype) -> list[str]:
         """Prerequisites of the same project not yet granted, as `permits.advance` finds them."""
@@ -883,12 +874,21 @@ class _BulkWriter:
                 heads[id_] = (ev["seq"], ev["hash"], light_on)
                 values_by_id[id_] = {**_cached(facts, rules, cal, light_on),
                                      "version": ev["seq"], "head_hash": ev["hash"]}
-            conn.execute(problem_event_t.insert(), events)
-            columns = list(next(iter(values_by_id.values())))
-            update = problem_t.update().where(problem_t.c.id == sa.bindparam("b_id")).values(
-                {c: sa.bindparam(f"b_{c}", type_=problem_t.c[c].type) for c in columns}
-            )
-            conn.execute(update, [
-                {"b_id": id_, **{f"b_{c}": v for c, v in values.items()}}
-                for id_, values in values_by_id.items()
-            ])
+            _write_day(conn, problem_t, problem_event_t, values_by_id, events)
+
+
+def _write_day(conn, table, log, values_by_id: dict[int, dict], events: list[dict]) -> None:
+    """Store a day's moves of one clocked table: the rows first, then their events (as every
+    writer does), each in one executemany: building an UPDATE per row costs more than running
+    it."""
+    import sqlalchemy as sa
+
+    columns = list(next(iter(values_by_id.values())))
+    update = table.update().where(table.c.id == sa.bindparam("b_id")).values(
+        {c: sa.bindparam(f"b_{c}", type_=table.c[c].type) for c in columns}
+    )
+    conn.execute(update, [
+        {"b_id": id_, **{f"b_{c}": v for c, v in values.items()}}
+        for id_, values in values_by_id.items()
+    ])
+    conn.execute(log.insert(), events)

@@ -257,6 +257,75 @@ def test_sweep_issues_one_bundled_numbered_notice_per_department_once(app, run):
     assert "督办〔2027〕第0001号" in numbers
 
 
+def test_notices_written_by_the_database_match_the_domain_bundling(app, tmp_path):
+    """The sweep writes a light level's matters with INSERT ... SELECT; the pure domain
+    functions (`matters_for`, `bundle`) are the oracle: the same notices, in the same order,
+    listing the same matters in the same order with the same figures."""
+    from workflow import permits, projects
+    from workflow.domain.escalation import Candidate, bundle, matters_for, rules_from_policy
+
+    pol = policies_with(tmp_path, {"levels": {"reminder": {"to": "leader"}}})
+    app = with_policies(app, pol)
+    setup_departments(app)
+    leaders = [None, "王五", " 赵六 ", "\u3000", "王五"]
+    refs = []
+    for i in range(15):  # accepted a day apart: green, yellow and red of every overdue
+        code = f"P{i + 1:03d}"
+        project(app, code, leader=leaders[i % len(leaders)])
+        for t in ("eia", "approval"):
+            permit(app, code, t, ("accept", LATE + timedelta(days=2 * i)),
+                   responsible=f"r{i}" if i % 3 else None)
+            refs.append(f"{code}/{t}")
+    result = sweep(app)
+    rules = {r.name: r for r in rules_from_policy(app.policy.escalation.levels)}
+    limit = {n: app.calendar.add_workdays(TODAY, r.rectify_within) if r.rectify_within else None
+             for n, r in rules.items()}
+    leader_of = {c: projects.show(app, c)["leader"] for c in {r.split("/")[0] for r in refs}}
+    with app.db.connect() as conn:
+        ids = dict(conn.execute(sa.text(
+            "SELECT pr.code || '/' || p.type, p.id FROM permit p "
+            "JOIN project pr ON pr.id = p.project_id")).all())
+    expected = []
+    for name, rule in rules.items():
+        if rule.light is None:
+            continue
+        candidates = []
+        for ref in refs:
+            v = permits.show(app, ref)
+            if v["light"] == rule.light:
+                candidates.append(Candidate(
+                    permit_id=ids[ref], level=name, department=v["department"],
+                    leader=leader_of[ref.split("/")[0]], responsible=v["responsible"],
+                    light=v["light"], due_on=date.fromisoformat(v["due_on"]),
+                    remaining=v["remaining_days"], last_episode=0))
+        expected += matters_for(candidates, rules, limit[name])
+    want = [(key, [(m.permit_id, m.episode, m.department, m.light, m.due_on,
+                    m.remaining_days, m.overdue_days, m.time_limit, m.responsible)
+                   for m in items]) for key, items in bundle(expected, rules)]
+    got = []
+    for n in sorted(notices.list_(app), key=lambda n: n["id"]):
+        shown = notices.show(app, str(n["id"]))
+        with app.db.connect() as conn:
+            matters = conn.execute(sa.text(
+                "SELECT permit_id, episode, department, light, due_on, remaining_days, "
+                "overdue_days, time_limit, responsible FROM notice_matter "
+                "WHERE notice_id = :n ORDER BY id"), {"n": n["id"]}).all()
+        got.append(((shown["level"], shown["addressee_kind"], shown["addressee"]), [
+            (pid, ep, dept, light, _day(due), left, over, _day(tl), resp)
+            for pid, ep, dept, light, due, left, over, tl, resp in matters]))
+    assert {k[0] for k, _ in want} == {"reminder", "supervision"}
+    assert {k[1] for k, _ in want} == {"leader", "department"}
+    assert got == want
+    assert result["matters"] == {k: sum(len(v) for key, v in want if key[0] == k)
+                                 for k in ("reminder", "supervision")}
+
+
+def _day(n: int | None) -> date | None:
+    from workflow.domain.calendar import from_day_number
+
+    return from_day_number(n) if n is not None else None
+
+
 def test_episode_ends_when_red_leaves_and_a_new_one_notifies_again(sqlite_app):
     app = sqlite_app
     setup_departments(app)

@@ -24,7 +24,9 @@ from workflow.domain.escalation import (
     Candidate,
     LevelRule,
     NoticeStatus,
-    bundle,
+    addressee,
+    bundle_key,
+    bundle_order,
     matters_for,
     notice_move,
     notice_number,
@@ -64,9 +66,26 @@ project_t = Project.__table__
 
 # -- issuing (the sweep hook) ------------------------------------------------------------------
 
+class _Draft:
+    """One notice to issue: its level and addressee, and what it lists. A light level's
+    matters are written by the database from the items' ids (`ids`, per clocked table); an
+    escalation's (few) matters are built here (`matters`)."""
+
+    __slots__ = ("level", "kind", "name", "ids", "matters")
+
+    def __init__(self, level: str, kind: str, name: str) -> None:
+        self.level, self.kind, self.name = level, kind, name
+        self.ids: dict[str, list[int]] = {}
+        self.matters: list = []
+
+
 def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) -> dict:
     """Sweep hook: end finished episodes, call for new matters, bundle them into numbered
-    notices and queue their deliveries, all in the sweep's transaction."""
+    notices and queue their deliveries, all in the sweep's transaction.
+
+    A light level's matters go from the items' rows to the matter table in one INSERT ...
+    SELECT per notice: at a province's worst day (100k permits turning yellow or red) building
+    them in Python cost more than the rest of the sweep (docs/performance.md)."""
     esc = app.policy.escalation
     rules = rules_from_policy(esc.levels)
     by_name = {r.name: r for r in rules}
@@ -77,52 +96,74 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
     changed = {item.kind: _changed_since(conn, item, since) for item in TRACKED}
     for item in TRACKED:
         _end_episodes(conn, rules, day, item, changed[item.kind])
-    matters = []
+    drafts: dict[tuple, _Draft] = {}
+
+    def draft(rule: LevelRule, kind: str, name: str, item_key: tuple) -> _Draft:
+        key = bundle_key(rule, kind, name, item_key)
+        found = drafts.get(key)
+        if found is None:
+            found = drafts[key] = _Draft(rule.name, kind, name)
+        return found
+
+    limits: dict[str, date | None] = {}
     for rule in rules:
-        candidates = []
+        limits[rule.name] = (app.calendar.add_workdays(day, rule.rectify_within)
+                             if rule.rectify_within else None)
         for item in TRACKED:  # permits and problems alike: one notice lists both
-            # remaining working days, evaluated only for the (few) candidate rows
-            remaining = remaining_of(item.table, ordinal).label("remaining")
-            candidates += _candidates(conn, rule, remaining, day, item, changed[item.kind])
-        if not candidates:
-            continue
-        limit = app.calendar.add_workdays(day, rule.rectify_within) if rule.rectify_within else None
-        matters += matters_for(candidates, by_name, limit)
+            if rule.light is not None:
+                order = 0 if item is PERMITS else 1
+                for id_, department, leader in _light_candidates(conn, rule, item,
+                                                                 changed[item.kind]):
+                    kind, name = addressee(rule, department, leader)
+                    draft(rule, kind, name, (order, id_)).ids.setdefault(item.kind, []).append(
+                        id_)
+            else:
+                remaining = remaining_of(item.table, ordinal).label("remaining")
+                candidates = _escalation_candidates(conn, rule, remaining, day, item)
+                for m in matters_for(candidates, by_name, limits[rule.name]):
+                    draft(rule, m.addressee_kind, m.addressee, m.item).matters.append(m)
     notices = 0
     per_level: Counter = Counter()
     queued = 0
     seqs: dict[str, int] = {}
     issued_dn = _dn(day)
-    for (level, kind, name), items in bundle(matters, by_name):
-        rule = by_name[level]
-        limit_dn = _dn(items[0].time_limit) if items[0].time_limit else None
-        if level not in seqs:
-            seqs[level] = conn.execute(
+    for key in sorted(drafts, key=bundle_order):
+        d = drafts[key]
+        rule = by_name[d.level]
+        limit = limits[d.level]
+        if d.level not in seqs:
+            seqs[d.level] = conn.execute(
                 sa.select(sa.func.coalesce(sa.func.max(notice_t.c.seq), 0)).where(
-                    notice_t.c.series == level, notice_t.c.year == day.year
+                    notice_t.c.series == d.level, notice_t.c.year == day.year
                 )
             ).scalar_one()
-        seqs[level] += 1
-        seq = seqs[level]
-        number = notice_number(esc.levels[level].number, day.year, seq)
+        seqs[d.level] += 1
+        seq = seqs[d.level]
+        number = notice_number(esc.levels[d.level].number, day.year, seq)
         notice_id = conn.execute(
             notice_t.insert().values(
-                number=number, series=level, year=day.year, seq=seq, level=level,
-                addressee_kind=kind, addressee=name,
-                department=name if kind == "department" else None, issued_on=day,
-                time_limit=items[0].time_limit, bulletin=rule.bulletin,
+                number=number, series=d.level, year=day.year, seq=seq, level=d.level,
+                addressee_kind=d.kind, addressee=d.name,
+                department=d.name if d.kind == "department" else None, issued_on=day,
+                time_limit=limit, bulletin=rule.bulletin,
                 status=NoticeStatus.ISSUED.value, created_at=utcnow(),
             )
         ).inserted_primary_key[0]
+        limit_dn = _dn(limit) if limit else None
+        for item in TRACKED:  # permits first, as the matters of a notice are ordered
+            if d.ids.get(item.kind):
+                per_level[d.level] += _insert_light_matters(
+                    conn, rule, item, notice_id, d.ids[item.kind], ordinal, issued_dn, limit_dn)
         insert_plain(conn, matter_t, MATTER_COLUMNS, [
             (notice_id, m.permit_id, m.problem_id, m.level, m.episode, m.basis_id,
              m.department, m.light, _dn(m.due_on) if m.due_on else None, m.remaining_days,
              m.overdue_days, limit_dn if m.time_limit else None, m.responsible, issued_dn)
-            for m in items
+            for m in sorted(d.matters, key=lambda m: (-m.overdue_days, m.item))
         ])
-        queued += _queue(app, conn, rule, notice_id, number, level, day.year, seq, kind, name)
+        per_level[d.level] += len(d.matters)
+        queued += _queue(app, conn, rule, notice_id, number, d.level, day.year, seq, d.kind,
+                         d.name)
         notices += 1
-        per_level[level] += len(items)
     _set_watermark(conn, app.policy.digest)
     return {"notices": notices, "matters": dict(sorted(per_level.items())), "queued": queued}
 
@@ -216,50 +257,76 @@ def _end_episodes(conn: Connection, rules: list[LevelRule], day: date,
     conn.execute(matter_t.update().where(*where).values(ended_on=day))
 
 
-def _candidates(conn: Connection, rule: LevelRule, remaining, day: date,
-                item: Clocked = PERMITS, changed=None) -> list[Candidate]:
+def _light_candidates(conn: Connection, rule: LevelRule, item: Clocked, changed):
+    """(id, department, project leader) of each open item at the level's light with no open
+    matter of the level (of the items in `changed`, when given)."""
+    if changed is False:
+        return []
     m = matter_t
     table = item.table
-    key = m.c[item.subject]
+    stmt = (
+        sa.select(table.c.id, table.c.department, project_t.c.leader)
+        .select_from(table.join(project_t, project_t.c.id == table.c.project_id))
+        .where(
+            table.c.phase.in_(OPEN), table.c.light == rule.light,
+            ~sa.exists().where(m.c[item.subject] == table.c.id, m.c.level == rule.name,
+                               m.c.ended_on.is_(None)),
+        )
+    )
+    if changed is not None:
+        stmt = stmt.where(_one_of(table.c.id, changed, conn.dialect.name))
+    return conn.execute(stmt)
+
+
+def _insert_light_matters(conn: Connection, rule: LevelRule, item: Clocked, notice_id: int,
+                          ids: list[int], ordinal: int, issued_dn: int,
+                          limit_dn: int | None) -> int:
+    """Write the matters of one notice of a light level, one per item in `ids`: the item's
+    next episode of the level, its light, due day and remaining days as of the sweep's day.
+    In the order a notice lists them: worst overdue first, then by id."""
+    table = item.table
+    prev = matter_t.alias("prev")
+    last = (
+        sa.select(sa.func.coalesce(sa.func.max(prev.c.episode), 0))
+        .where(prev.c[item.subject] == table.c.id, prev.c.level == rule.name)
+        .scalar_subquery()
+    )
+    rows = (
+        sa.select(table.c.id, table.c.department, table.c.light, table.c.due_on,
+                  table.c.responsible, remaining_of(table, ordinal).label("remaining"),
+                  last.label("last_episode"))
+        .where(_one_of(table.c.id, ",".join(map(str, ids)), conn.dialect.name))
+        .subquery("m")
+    )
+    overdue = sa.case((rows.c.remaining < 0, -rows.c.remaining), else_=0)
+
+    def value(v):  # typed, so that PostgreSQL takes a NULL for an integer column
+        return sa.cast(sa.literal(v), sa.Integer)
+
+    permit = item is PERMITS
+    select = sa.select(
+        value(notice_id), rows.c.id if permit else value(None),
+        value(None) if permit else rows.c.id, sa.literal(rule.name), rows.c.last_episode + 1,
+        value(None), rows.c.department, rows.c.light, rows.c.due_on, rows.c.remaining, overdue,
+        value(limit_dn), rows.c.responsible, value(issued_dn),
+    ).order_by(overdue.desc(), rows.c.id)
+    insert = matter_t.insert().from_select(MATTER_COLUMNS, select)
+    # PostgreSQL's driver reports an INSERT's rowcount only when asked to keep it
+    return conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
+
+
+def _escalation_candidates(conn: Connection, rule: LevelRule, remaining, day: date,
+                           item: Clocked = PERMITS) -> list[Candidate]:
+    """Open items whose matter at the level below passed its time limit, on a notice not
+    closed, with no matter of this level for that episode yet."""
+    m = matter_t
+    table = item.table
 
     def ids(r) -> dict:
         if item is PERMITS:
             return {"permit_id": r.id}
         return {"permit_id": None, "problem_id": r.id}
 
-    if rule.light is not None:
-        if changed is False:
-            return []
-        last = (
-            sa.select(sa.func.max(m.c.episode))
-            .where(key == table.c.id, m.c.level == rule.name)
-            .scalar_subquery()
-        )
-        stmt = (
-            sa.select(
-                table.c.id, table.c.department, table.c.light, table.c.due_on,
-                table.c.responsible, project_t.c.leader, remaining,
-                sa.func.coalesce(last, 0).label("last_episode"),
-            )
-            .select_from(table.join(project_t, project_t.c.id == table.c.project_id))
-            .where(
-                table.c.phase.in_(OPEN), table.c.light == rule.light,
-                ~sa.exists().where(key == table.c.id, m.c.level == rule.name,
-                                   m.c.ended_on.is_(None)),
-            )
-        )
-        if changed is not None:
-            stmt = stmt.where(_one_of(table.c.id, changed, conn.dialect.name))
-        # plain tuples: at a province's worst day this loop sees 100k rows
-        permit = item is PERMITS
-        return [
-            Candidate(permit_id=id_ if permit else None, problem_id=None if permit else id_,
-                      level=rule.name, department=department, leader=leader,
-                      responsible=responsible, light=light, due_on=due_on, remaining=left,
-                      last_episode=last)
-            for id_, department, light, due_on, responsible, leader, left, last
-            in conn.execute(stmt)
-        ]
     basis = m.alias("basis")
     esc = m.alias("esc")
     stmt = (

@@ -117,20 +117,29 @@ def matters_for(
     return out
 
 
+def bundle_key(rule: LevelRule, kind: str, name: str, item: tuple[int, int]) -> tuple:
+    """The notice a matter goes in: one per (level, addressee), permits and problems together,
+    or one per matter (`item`) for a level with `bundle: false`."""
+    key: tuple = (rule.name, kind, name)
+    return key if rule.bundle else key + item
+
+
+def bundle_order(key: tuple) -> tuple:
+    """The order notices are numbered in: level, then addressee (then item)."""
+    return tuple(str(p) for p in key)
+
+
 def bundle(
     matters: Sequence[Matter], rules: Mapping[str, LevelRule]
 ) -> list[tuple[tuple[str, str, str], list[Matter]]]:
-    """Group matters into notices: one per (level, addressee), permits and problems together,
-    or one per matter for a level with `bundle: false`. Stable order: level, addressee, then
-    worst overdue first."""
+    """Group matters into notices (`bundle_key`). Stable order: level, addressee, then worst
+    overdue first."""
     groups: dict[tuple, list[Matter]] = {}
     for m in matters:
-        key: tuple = (m.level, m.addressee_kind, m.addressee)
-        if not rules[m.level].bundle:
-            key = key + m.item
+        key = bundle_key(rules[m.level], m.addressee_kind, m.addressee, m.item)
         groups.setdefault(key, []).append(m)
     out = []
-    for key in sorted(groups, key=lambda k: tuple(str(p) for p in k)):
+    for key in sorted(groups, key=bundle_order):
         items = sorted(groups[key], key=lambda m: (-m.overdue_days, m.item))
         out.append(((key[0], key[1], key[2]), items))
     return out

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import dump, make_app
 from tests.helpers import as_actor, permit, project, setup_departments
 from tests.report_helpers import HEADER, load, row
-from workflow.errors import NotAllowed
+from workflow.errors import BadData, NotAllowed
 from workflow.report import ledger
 
 EVIL = "=HYPERLINK(\"http://x\",\"y\")"
@@ -257,3 +257,56 @@ def test_every_formula_start_is_shown_as_text_in_csv_and_xlsx(sqlite_app, tmp_pa
         assert not any(c.startswith(("=", "+", "@")) for c in cells), suffix
     ws = load_workbook(tmp_path / "ledger.xlsx").active
     assert all(c.data_type != "f" for r in ws.iter_rows() for c in r)
+
+
+def test_import_written_in_batches_is_whole_or_nothing(app, tmp_path, monkeypatch):
+    """A ledger is written a batch at a time in one transaction: batches give the same rows
+    as one write, and a failure in a later batch leaves nothing of the earlier ones."""
+    setup_departments(app)
+    rows = [row(f"B{i}", t, "accepted", accepted=date(2026, 11, 2 + i % 10))
+            for i in range(7) for t in ("approval", "eia")]
+    reference = fresh_sqlite(tmp_path, "whole.db")
+    setup_departments(reference)
+    load(reference, rows)
+    monkeypatch.setattr(ledger, "WRITE_BATCH", 3)
+    calls = []
+    real = ledger._write_batch
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(*args)
+
+    before = dump(app.settings.db_url)
+    monkeypatch.setattr(ledger, "_write_batch", failing)
+    with pytest.raises(OSError):
+        load(app, rows)
+    assert len(calls) == 3 and dump(app.settings.db_url) == before
+    monkeypatch.setattr(ledger, "_write_batch", real)
+    assert load(app, rows) == {"projects": 7, "permits": 14, "events": 28,
+                               "existing_projects": 0}
+    from workflow import permits
+
+    for r in rows:
+        ref = f"{r[0]}/{r[5]}"
+        assert permits.show(app, ref) == permits.show(reference, ref)
+    assert_chains_verify(app)
+
+
+def test_a_ledger_file_read_row_by_row_keeps_its_row_numbers(sqlite_app, tmp_path):
+    app = sqlite_app
+    path = tmp_path / "blank-first.csv"
+    path.write_text("\n,\nP1,Project,x\n", encoding="utf-8")
+    with pytest.raises(ledger.LedgerErrors) as e:  # the first row is the header, even blank
+        ledger.import_(app, path)
+    assert any("required column missing" in x for x in e.value.errors)
+    path.write_text("project_code,project_name,type,state\n\nP1,One,eia,bogus\n",
+                    encoding="utf-8")
+    with pytest.raises(ledger.LedgerErrors) as e:
+        ledger.import_(app, path)
+    assert e.value.errors[0].startswith("row 3, column state:")
+    for text in ("", "\n,,\n\n"):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(BadData, match="empty file"):
+            ledger.import_(app, path)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -46,6 +48,7 @@ campaign_t = Campaign.__table__
 link_t = ProjectCampaign.__table__
 
 IMPORT_REASON = "ledger import"
+WRITE_BATCH = 10_000  # permits built and written at a time: memory stays flat
 CAMPAIGN_SEPARATORS = (";", "；")
 
 
@@ -259,8 +262,10 @@ class LedgerErrors(BadData):
                          f"error{'s' if len(errors) != 1 else ''}):\n" + "\n".join(errors))
 
 
-def read_table(path: Path) -> tuple[list[Any], list[list[Any]]]:
-    """Return (header, rows) of a .csv or .xlsx file, cells as read (xlsx keeps types)."""
+def read_table(path: Path) -> tuple[list[Any], Iterator[list[Any]]]:
+    """Return the header of a .csv or .xlsx file and an iterator over its other rows, cells as
+    read (xlsx keeps types). Rows are read as they are consumed: a province's ledger is never
+    held twice (as cells and as parsed rows)."""
     path = Path(path)
     if not path.is_file():
         raise BadData(f"{path}: no such file")
@@ -272,19 +277,31 @@ def read_table(path: Path) -> tuple[list[Any], list[list[Any]]]:
             wb = load_workbook(path, read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises many kinds for a damaged file
             raise BadData(f"{path}: not a readable xlsx file ({type(e).__name__})") from None
-        ws = wb.worksheets[0]
-        rows = [list(r) for r in ws.iter_rows(values_only=True)]
-        wb.close()
+        rows = _xlsx_rows(wb)
     elif suffix == ".csv":
-        raw = path.read_bytes()
-        rows = list(csv.reader(io.StringIO(decode_csv(raw, path), newline="")))
+        rows = csv.reader(io.StringIO(decode_csv(path.read_bytes(), path), newline=""))
     else:
         raise BadData(f"{path}: the ledger is read from .xlsx or .csv")
-    while rows and all(v in (None, "") for v in rows[-1]):
-        rows.pop()
-    if not rows:
+    header = next(rows, None)
+    blank: list[list[Any]] = []  # blank rows after a blank first row, kept for their numbers
+    if header is not None and all(v in (None, "") for v in header):
+        for row in rows:
+            blank.append(row)
+            if any(v not in (None, "") for v in row):
+                break
+        else:
+            header = None
+    if header is None:
         raise BadData(f"{path}: empty file")
-    return rows[0], rows[1:]
+    return list(header), itertools.chain(blank, rows)
+
+
+def _xlsx_rows(wb) -> Iterator[list[Any]]:
+    try:
+        for r in wb.worksheets[0].iter_rows(values_only=True):
+            yield list(r)
+    finally:
+        wb.close()
 
 
 def decode_csv(raw: bytes, path: Path) -> str:
@@ -554,7 +571,7 @@ class _Planner:
         return _Plan(row=r.n, project_code=v["project_code"], values=values, moves=moves)
 
 
-def _read_rows(header: list[Any], rows: list[list[Any]], errors: list[str]) -> list[_Row]:
+def _read_rows(header: list[Any], rows: Iterable[list[Any]], errors: list[str]) -> list[_Row]:
     names = _header_map()
     keys: list[str | None] = []
     shown: dict[str, str] = {}
@@ -613,11 +630,10 @@ def _read_rows(header: list[Any], rows: list[list[Any]], errors: list[str]) -> l
 
 def import_(app: App, path: Path) -> dict:
     """Import projects and permits from a ledger file; all rows or none."""
-    header, rows = read_table(Path(path))
-    return import_rows(app, header, rows)
+    return import_rows(app, *read_table(Path(path)))
 
 
-def import_rows(app: App, header: list[Any], rows: list[list[Any]]) -> dict:
+def import_rows(app: App, header: list[Any], rows: Iterable[list[Any]]) -> dict:
     """Import ledger rows (a header and lists of cells); raise LedgerErrors listing every error."""
     policy = app.policy
     today = app.today()
@@ -683,7 +699,8 @@ def import_rows(app: App, header: list[Any], rows: list[list[Any]]) -> dict:
                                   f"permit {code}/{type_} already exists")
         if errors:
             raise LedgerErrors(sorted(errors, key=_row_number))
-        written = _write(app, conn, actor.name, today, projects, existing, plans)
+        with _big_cache(conn):
+            written = _write(app, conn, actor.name, today, projects, existing, plans)
     return {"projects": written["projects"], "permits": len(plans),
             "events": written["events"], "existing_projects": len(existing)}
 
@@ -867,6 +884,7 @@ def _write(app: App, conn: Connection, actor: str, today: date, projects: dict,
                                    for k in permit_keys})[4]
     permit_rows: list[tuple] = []
     events: list[tuple] = []
+    written = 0
     for pid, plan in zip(permit_ids, plans, strict=True):
         # rows planned alike share one moves list (see `_Planner.plan_cached`)
         key = id(plan.moves)
@@ -886,7 +904,18 @@ def _write(app: App, conn: Connection, actor: str, today: date, projects: dict,
             events.append((pid, prev, digest, *template))
             prev = digest
         permit_rows.append((pid, ids[plan.project_code], len(converted), prev, created, *fixed))
-    with _big_cache(conn):
-        permits_out.write(permit_rows)
-        events_out.write(events)
-    return {"projects": len(new_codes), "events": len(events)}
+        if len(permit_rows) >= WRITE_BATCH:  # a batch at a time, all in one transaction
+            written += _write_batch(conn, permits_out, permit_rows, events_out, events)
+    written += _write_batch(conn, permits_out, permit_rows, events_out, events)
+    return {"projects": len(new_codes), "events": written}
+
+
+def _write_batch(conn: Connection, permits_out: BulkWriter, permit_rows: list[tuple],
+                 events_out: BulkWriter, events: list[tuple]) -> int:
+    """Write the permit rows and events built so far, empty both lists; return the events."""
+    permits_out.write(permit_rows)
+    events_out.write(events)
+    n = len(events)
+    permit_rows.clear()
+    events.clear()
+    return n

@@ -71,6 +71,8 @@ class NoticeMatter(SQLModel, table=True):
         sa.CheckConstraint("(permit_id IS NULL) <> (problem_id IS NULL)",
                            name="ck_notice_matter_one_item"),
         sa.Index("ix_notice_matter_level_open", "level", "ended_on"),
+        # escalations: the matters of a level past their time limit (0006)
+        sa.Index("ix_notice_matter_level_limit", "level", "time_limit"),
     )
     id: int | None = Field(default=None, primary_key=True)
     notice_id: int = Field(

@@ -90,9 +90,10 @@ def _update(table: sa.Table, columns: tuple[str, ...]) -> sa.Update:
     )
 
 
+# built once: building and hashing the statement cost more than running it, once per move
+_READ_EVENTS = (sa.select(event_t).where(event_t.c.permit_id == sa.bindparam("permit_id"))
+                .order_by(event_t.c.seq))
+
+
 def read_events(conn: Connection, permit_id: int) -> list[sa.Row]:
-    return list(
-        conn.execute(
-            sa.select(event_t).where(event_t.c.permit_id == permit_id).order_by(event_t.c.seq)
-        )
-    )
+    return list(conn.execute(_READ_EVENTS, {"permit_id": permit_id}))

@@ -310,3 +310,48 @@ def test_a_ledger_file_read_row_by_row_keeps_its_row_numbers(sqlite_app, tmp_pat
         path.write_text(text, encoding="utf-8")
         with pytest.raises(BadData, match="empty file"):
             ledger.import_(app, path)
+
+
+def _open_handles(path) -> int:
+    import os
+
+    fds = "/proc/self/fd"
+    return sum(1 for fd in os.listdir(fds)
+               if os.path.realpath(os.path.join(fds, fd)) == os.path.realpath(path))
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_an_xlsx_ledger_is_closed_after_a_refusal_and_a_damaged_sheet_is_one_error(
+        sqlite_app, tmp_path):
+    import zipfile
+
+    from openpyxl import Workbook
+
+    app = sqlite_app
+    bad_header = tmp_path / "bad-header.xlsx"
+    wb = Workbook()
+    wb.active.append(["项目代码", "颜色"])
+    wb.active.append(["P9", "red"])
+    wb.save(bad_header)
+    with pytest.raises(ledger.LedgerErrors) as e:
+        ledger.import_(app, bad_header)
+    assert _open_handles(bad_header) == 0  # closed although its rows were never read
+    del e
+    good = tmp_path / "good.xlsx"
+    wb = Workbook()
+    wb.active.append(HEADER)
+    for i in range(300):
+        wb.active.append([str(v) for v in row(f"X{i}", "eia", "draft")])
+    wb.save(good)
+    damaged = tmp_path / "damaged.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(damaged, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) * 2 // 3]  # cut off part-way through the rows
+            dst.writestr(item, data)
+    before = dump(app.settings.db_url)
+    with pytest.raises(BadData, match="damaged.xlsx: not a readable xlsx file"):
+        ledger.import_(app, damaged)
+    assert _open_handles(damaged) == 0 and dump(app.settings.db_url) == before
+    assert ledger.import_(app, good)["permits"] == 300

@@ -257,14 +257,18 @@ def test_sweep_issues_one_bundled_numbered_notice_per_department_once(app, run):
     assert "督办〔2027〕第0001号" in numbers
 
 
-def test_notices_written_by_the_database_match_the_domain_bundling(app, tmp_path):
+@pytest.mark.parametrize("changes", [
+    {"reminder": {"to": "leader"}},
+    {"reminder": {"to": "leader", "bundle": False}, "supervision": {"to": "leader"}},
+], ids=["bundled", "one-per-matter"])
+def test_notices_written_by_the_database_match_the_domain_bundling(app, tmp_path, changes):
     """The sweep writes a light level's matters with INSERT ... SELECT; the pure domain
     functions (`matters_for`, `bundle`) are the oracle: the same notices, in the same order,
     listing the same matters in the same order with the same figures."""
     from workflow import permits, projects
     from workflow.domain.escalation import Candidate, bundle, matters_for, rules_from_policy
 
-    pol = policies_with(tmp_path, {"levels": {"reminder": {"to": "leader"}}})
+    pol = policies_with(tmp_path, {"levels": changes})
     app = with_policies(app, pol)
     setup_departments(app)
     leaders = [None, "王五", " 赵六 ", "\u3000", "王五"]
@@ -309,7 +313,7 @@ def test_notices_written_by_the_database_match_the_domain_bundling(app, tmp_path
             matters = conn.execute(sa.text(
                 "SELECT permit_id, episode, department, light, due_on, remaining_days, "
                 "overdue_days, time_limit, responsible FROM notice_matter "
-                "WHERE notice_id = :n ORDER BY id"), {"n": n["id"]}).all()
+                "WHERE notice_id = :n ORDER BY overdue_days DESC, id"), {"n": n["id"]}).all()
         got.append(((shown["level"], shown["addressee_kind"], shown["addressee"]), [
             (pid, ep, dept, light, _day(due), left, over, _day(tl), resp)
             for pid, ep, dept, light, due, left, over, tl, resp in matters]))

@@ -150,7 +150,7 @@ def issue_notices(app: App, conn: Connection, day: date, changed: list[dict]) ->
             )
         ).inserted_primary_key[0]
         limit_dn = _dn(limit) if limit else None
-        for item in TRACKED:  # permits first, as the matters of a notice are ordered
+        for item in TRACKED:  # a notice is read in overdue order (`show`), not id order
             if d.ids.get(item.kind):
                 per_level[d.level] += _insert_light_matters(
                     conn, rule, item, notice_id, d.ids[item.kind], ordinal, issued_dn, limit_dn)
@@ -283,7 +283,8 @@ def _insert_light_matters(conn: Connection, rule: LevelRule, item: Clocked, noti
                           limit_dn: int | None) -> int:
     """Write the matters of one notice of a light level, one per item in `ids`: the item's
     next episode of the level, its light, due day and remaining days as of the sweep's day.
-    In the order a notice lists them: worst overdue first, then by id."""
+    Written worst overdue first, then by id; a notice listing permits and problems
+    gets the permits' matters first (`show` orders them by overdue days)."""
     table = item.table
     prev = matter_t.alias("prev")
     last = (

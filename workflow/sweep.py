@@ -66,8 +66,9 @@ def lock_for_sweep(app: App, conn: Connection) -> None:
         # no event id below the notices' watermark can appear later (notices.WATERMARK)
         conn.exec_driver_sql("LOCK TABLE permit, problem, permit_event, problem_event "
                              "IN SHARE ROW EXCLUSIVE MODE")
-        # statements over a day's changed ids look costly to the planner (an id list times
-        # calendar subqueries), and compiling them took longer than running them: 0.6 s each
+        # no JIT in the sweep's (and rebuild's) transaction: statements over a day's changed
+        # ids look costly to the planner (an id list times calendar subqueries), and compiling
+        # them took longer than running them, 0.6 s each
         conn.exec_driver_sql("SET LOCAL jit = off")
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import itertools
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -262,7 +261,7 @@ class LedgerErrors(BadData):
                          f"error{'s' if len(errors) != 1 else ''}):\n" + "\n".join(errors))
 
 
-def read_table(path: Path) -> tuple[list[Any], Iterator[list[Any]]]:
+def read_table(path: Path) -> tuple[list[Any], Rows]:
     """Return the header of a .csv or .xlsx file and an iterator over its other rows, cells as
     read (xlsx keeps types). Rows are read as they are consumed: a province's ledger is never
     held twice (as cells and as parsed rows)."""
@@ -277,31 +276,59 @@ def read_table(path: Path) -> tuple[list[Any], Iterator[list[Any]]]:
             wb = load_workbook(path, read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises many kinds for a damaged file
             raise BadData(f"{path}: not a readable xlsx file ({type(e).__name__})") from None
-        rows = _xlsx_rows(wb)
+        rows = _xlsx_rows(wb, path)
+
+        def close(sheet=rows) -> None:  # the sheet's reader holds the file too
+            sheet.close()
+            wb.close()
     elif suffix == ".csv":
         rows = csv.reader(io.StringIO(decode_csv(path.read_bytes(), path), newline=""))
+        close = _nothing  # read whole: nothing stays open
     else:
         raise BadData(f"{path}: the ledger is read from .xlsx or .csv")
-    header = next(rows, None)
-    blank: list[list[Any]] = []  # blank rows after a blank first row, kept for their numbers
-    if header is not None and all(v in (None, "") for v in header):
-        for row in rows:
-            blank.append(row)
-            if any(v not in (None, "") for v in row):
-                break
-        else:
-            header = None
-    if header is None:
-        raise BadData(f"{path}: empty file")
-    return list(header), itertools.chain(blank, rows)
+    try:
+        header = next(rows, None)
+        blank: list[list[Any]] = []  # blank rows after a blank first row, kept for their numbers
+        if header is not None and all(v in (None, "") for v in header):
+            for row in rows:
+                blank.append(row)
+                if any(v not in (None, "") for v in row):
+                    break
+            else:
+                header = None
+        if header is None:
+            raise BadData(f"{path}: empty file")
+    except BaseException:
+        close()
+        raise
+    return list(header), Rows(blank, rows, close)
 
 
-def _xlsx_rows(wb) -> Iterator[list[Any]]:
+class Rows:
+    """A ledger's rows after its header, read from the file as they are iterated; `close`
+    closes the file (also when the rows were never read: a refused header)."""
+
+    def __init__(self, first: list[list[Any]], rest: Iterator[list[Any]], close) -> None:
+        self._first, self._rest, self._close = first, rest, close
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        yield from self._first
+        yield from self._rest
+
+    def close(self) -> None:
+        self._close()
+
+
+def _xlsx_rows(wb, path: Path) -> Iterator[list[Any]]:
     try:
         for r in wb.worksheets[0].iter_rows(values_only=True):
             yield list(r)
-    finally:
-        wb.close()
+    except Exception as e:  # a sheet damaged part-way: openpyxl raises many kinds
+        raise BadData(f"{path}: not a readable xlsx file ({type(e).__name__})") from None
+
+
+def _nothing() -> None:
+    pass
 
 
 def decode_csv(raw: bytes, path: Path) -> str:
@@ -630,7 +657,11 @@ def _read_rows(header: list[Any], rows: Iterable[list[Any]], errors: list[str]) 
 
 def import_(app: App, path: Path) -> dict:
     """Import projects and permits from a ledger file; all rows or none."""
-    return import_rows(app, *read_table(Path(path)))
+    header, rows = read_table(Path(path))
+    try:
+        return import_rows(app, header, rows)
+    finally:
+        rows.close()  # the file is closed now, also when the import was refused
 
 
 def import_rows(app: App, header: list[Any], rows: Iterable[list[Any]]) -> dict:

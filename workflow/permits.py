@@ -15,7 +15,7 @@ from workflow.app import App, check_text
 from workflow.domain.calendar import Calendar, day_number
 from workflow.domain.clock import ClockFacts, ClockReading, Light, Phase, read_clock
 from workflow.domain.lifecycle import ClockEffect, MoveRequest, Role
-from workflow.domain.projection import Facts, apply_move
+from workflow.domain.projection import Facts, apply_move, move_data
 from workflow.errors import BadData, Conflict, NotFound, PolicyError
 from workflow.policy import LEVELS, PermitType, Policy
 from workflow.store.events import event_t, make_event, permit_t, read_events, write_permit
@@ -359,14 +359,8 @@ def _advance_once(
         )
         light_on = max(on, row.light_on) if row.light_on else on
         values = cached_fields(facts, ptype, cal, light_on)
-        data: dict[str, Any] = {
-            "from": row.state, "to": new_state, "clock": spec.clock.value,
-            "phase": facts.phase.value,
-        }
-        if days is not None:
-            data["days"] = days
-        if promised is not None:
-            data["promised_days"] = promised
+        data = move_data(row.state, new_state, spec.clock, facts.phase, days=days,
+                         promised_days=promised)
         ev = make_event(
             permit_id=row.id, seq=row.version + 1, prev_hash=row.head_hash, kind="move",
             event=event, on=on, actor=actor.name, reason=reason, data=data,

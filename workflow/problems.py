@@ -21,7 +21,7 @@ from workflow.app import App
 from workflow.domain.calendar import Calendar, day_number
 from workflow.domain.clock import OPEN_PHASES, ClockFacts, Light, Phase, read_clock
 from workflow.domain.lifecycle import ClockEffect, MoveRequest
-from workflow.domain.projection import Facts, apply_move
+from workflow.domain.projection import Facts, apply_move, move_data
 from workflow.errors import BadData, Conflict, NotFound
 from workflow.permits import (
     _Replayed,
@@ -309,12 +309,8 @@ def advance(
         )
         light_on = max(on, row.light_on) if row.light_on else on
         values = _cached(facts, rules, cal, light_on)
-        # moves record what they did to the clock (as permits' do): a later policy edit never
-        # reinterprets history
-        data: dict[str, Any] = {"from": row.state, "to": new_state, "clock": spec.clock.value,
-                                "phase": lifecycle.phase(new_state).value}
-        if days is not None:
-            data["days"] = days
+        data = move_data(row.state, new_state, spec.clock, lifecycle.phase(new_state),
+                         days=days)
         ev = make_event(
             permit_id=row.id, seq=row.version + 1, prev_hash=row.head_hash, kind="move",
             event=event, on=on, actor=actor.name, reason=(reason or "").strip() or None,

@@ -708,7 +708,7 @@ class _BulkWriter:
         import sqlalchemy as sa
 
         from workflow.domain.lifecycle import ClockEffect, MoveRequest
-        from workflow.domain.projection import apply_move
+        from workflow.domain.projection import apply_move, move_data
         from workflow.permits import cached_fields
         from workflow.store.events import event_t, make_event, permit_t
         from workflow.store.models import utcnow
@@ -752,12 +752,8 @@ class _BulkWriter:
                 self.facts[id_] = facts
                 version, head, light_on = heads[id_]
                 light_on = max(m.on, light_on) if light_on else m.on
-                data: dict[str, Any] = {"from": old_state, "to": new_state,
-                                        "clock": spec.clock.value, "phase": facts.phase.value}
-                if m.days is not None:
-                    data["days"] = m.days
-                if promised is not None:
-                    data["promised_days"] = promised
+                data = move_data(old_state, new_state, spec.clock, facts.phase, days=m.days,
+                                 promised_days=promised)
                 ev = make_event(
                     permit_id=id_, seq=version + 1, prev_hash=head, kind="move", event=m.event,
                     on=m.on, actor=m.actor, reason=m.reason, data=data, recorded_at=now,
@@ -825,7 +821,7 @@ class _BulkWriter:
         import sqlalchemy as sa
 
         from workflow.domain.lifecycle import MoveRequest
-        from workflow.domain.projection import apply_move
+        from workflow.domain.projection import apply_move, move_data
         from workflow.problems import SUBJECT, _cached, problem_event_t, problem_t
         from workflow.store.events import make_event
         from workflow.store.models import utcnow
@@ -861,10 +857,7 @@ class _BulkWriter:
                 self.problem_facts[id_] = facts
                 version, head, light_on = heads[id_]
                 light_on = max(m.on, light_on) if light_on else m.on
-                data: dict[str, Any] = {"from": old_state, "to": new_state,
-                                        "clock": spec.clock.value, "phase": facts.phase.value}
-                if m.days is not None:
-                    data["days"] = m.days
+                data = move_data(old_state, new_state, spec.clock, facts.phase, days=m.days)
                 ev = make_event(
                     permit_id=id_, seq=version + 1, prev_hash=head, kind="move", event=m.event,
                     on=m.on, actor=m.actor, reason=(m.reason or "").strip() or None, data=data,

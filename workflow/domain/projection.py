@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from workflow.domain.calendar import Calendar
 from workflow.domain.clock import ClockFacts, Phase, due_ordinal, pause_length
@@ -43,6 +44,19 @@ class Facts:
             suspended_since=self.suspended_since, closed_on=self.closed_on,
             due_base=self.due_base(cal),
         )
+
+
+def move_data(before: str, after: str, effect: ClockEffect, phase: Phase, *,
+              days: int | None = None, promised_days: int | None = None) -> dict[str, Any]:
+    """The data a move event records: the states, and what it did to the clock (its effect
+    and the phase it left), so that a later policy edit never reinterprets history."""
+    data: dict[str, Any] = {"from": before, "to": after, "clock": effect.value,
+                            "phase": phase.value}
+    if days is not None:
+        data["days"] = days
+    if promised_days is not None:
+        data["promised_days"] = promised_days
+    return data
 
 
 def apply_move(

@@ -32,7 +32,7 @@ from workflow.app import App
 from workflow.domain.chain import GENESIS, canonical
 from workflow.domain.clock import Phase, read_clock
 from workflow.domain.lifecycle import ClockEffect, EventSpec, Lifecycle
-from workflow.domain.projection import Facts, apply_move
+from workflow.domain.projection import Facts, apply_move, move_data
 from workflow.errors import BadData
 from workflow.policy import LEVELS, Policy
 from workflow.report.i18n import check_lang
@@ -843,8 +843,7 @@ def _fold(policy: Policy, cal, actor: str, recorded_at: datetime, today: date,
         light_on = max(light_on, on) if light_on else on
         # as `permits.advance` records them: the clock effect and phase travel with the move
         rows.append(("move", spec.name, on, IMPORT_REASON if spec.reason else None,
-                     {"from": before, "to": new_state, "clock": spec.clock.value,
-                      "phase": facts.phase.value, **data}))
+                     move_data(before, new_state, spec.clock, facts.phase, **data)))
     templates = []
     for seq, (kind, event, on, reason, data) in enumerate(rows, start=1):
         text = dump_data(data)

@@ -34,3 +34,17 @@ def permit(app: App, code: str, type_: str, *moves: tuple, **kw) -> dict:
         extra = rest[0] if rest else {}
         result = permits.advance(app, f"{code}/{type_}", event, on=on, **extra)
     return result
+
+
+def make_daily_job_due(conn, when) -> None:
+    """Set the stored APScheduler daily job's next run to `when` (a scheduler that was down)."""
+    import pickle
+
+    import sqlalchemy as sa
+
+    state = pickle.loads(conn.execute(sa.text(
+        "SELECT job_state FROM scheduler_job WHERE id = 'daily'")).scalar())
+    state["next_run_time"] = when
+    conn.execute(sa.text("UPDATE scheduler_job SET job_state = :s, next_run_time = :t "
+                         "WHERE id = 'daily'"),
+                 {"s": pickle.dumps(state), "t": when.timestamp()})

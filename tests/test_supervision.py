@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import os
-import pickle
 import shutil
 import signal
 import socket
@@ -26,7 +25,7 @@ import sqlalchemy as sa
 import yaml
 
 from tests.conftest import PG_URL, TODAY, Runner, dump, make_app
-from tests.helpers import as_actor, permit, project, setup_departments
+from tests.helpers import as_actor, make_daily_job_due, permit, project, setup_departments
 from workflow import notices
 from workflow.app import App, Settings
 from workflow.errors import InvalidMove, NotAllowed, PolicyError
@@ -792,12 +791,7 @@ def test_scheduler_start_catches_up_once_and_stops_cleanly(sqlite_app, tmp_path)
     # the scheduler was then down for three days: its stored daily job was due back then
     missed = datetime.now(UTC) - timedelta(days=3)
     with app.db.connect(write=True) as conn:
-        state = pickle.loads(conn.execute(sa.text(
-            "SELECT job_state FROM scheduler_job WHERE id = 'daily'")).scalar())
-        state["next_run_time"] = missed
-        conn.execute(sa.text("UPDATE scheduler_job SET job_state = :s, next_run_time = :t "
-                             "WHERE id = 'daily'"),
-                     {"s": pickle.dumps(state), "t": missed.timestamp()})
+        make_daily_job_due(conn, missed)
     done = lambda: count(app, "job_run", "job = 'daily' AND finished_at IS NOT NULL") >= 1  # noqa
     run_scheduler(False, done)
     time.sleep(0.2)

@@ -322,10 +322,11 @@ def test_a_job_store_round_that_loses_the_database_does_not_stop_the_scheduler(
     """APScheduler saves a due job's next run time after handing it out; the database goes away
     just then. The round is logged as one line and tried again; the day is swept once the
     database is back, and the stored next run time moves on."""
-    import pickle
     from datetime import UTC, datetime, timedelta
 
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    from tests.helpers import make_daily_job_due
 
     app = scheduler_app(outage, tmp_path, deliver_every_minutes=0)
     stored = "SELECT count(*) FROM scheduler_job WHERE id = 'daily'"
@@ -333,12 +334,7 @@ def test_a_job_store_round_that_loses_the_database_does_not_stop_the_scheduler(
     missed = datetime.now(UTC) - timedelta(minutes=1)  # the daily run is due
     db = Database(outage.direct)
     with db.connect(write=True) as conn:
-        state = pickle.loads(conn.execute(sa.text(
-            "SELECT job_state FROM scheduler_job WHERE id = 'daily'")).scalar())
-        state["next_run_time"] = missed
-        conn.execute(sa.text("UPDATE scheduler_job SET job_state = :s, next_run_time = :t "
-                             "WHERE id = 'daily'"),
-                     {"s": pickle.dumps(state), "t": missed.timestamp()})
+        make_daily_job_due(conn, missed)
     db.dispose()
     update_job = SQLAlchemyJobStore.update_job
     cuts = []

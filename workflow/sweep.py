@@ -31,6 +31,7 @@ from workflow.app import App
 from workflow.domain.calendar import day_number
 from workflow.domain.chain import GENESIS, canonical
 from workflow.errors import BadData, Conflict
+from workflow.store import tally
 from workflow.store.calendar_table import is_current
 from workflow.store.db import insert_plain
 from workflow.store.models import SweepRun, UTCTimestamp, utcnow
@@ -135,6 +136,9 @@ def sweep(
             part["open"] = sum(part["lights"].values())
         summary["problems"] = parts[PROBLEMS.kind]
         if not dry_run:
+            # every open light now holds as of `day`: the report may read the kept counts
+            tally.compact(conn)
+            tally.mark_lights(conn, day)
             _record_run(conn, day, actor, summary)
     return summary
 

@@ -481,5 +481,8 @@ def rebuild(app, ref, check, as_json):
     problems = result.get("problems")
     if problems:
         click.echo(f"{problems['checked']} problems checked, {problems[key]} {key}")
-    if check and (result[key] or (problems or {}).get(key)):
+    if result.get("tally_differing"):
+        click.echo(f"{result['tally_differing']} buckets of the completion report's kept counts "
+                   "differ from the permits (`workflow rebuild` recounts them)")
+    if check and (result[key] or (problems or {}).get(key) or result.get("tally_differing")):
         raise SystemExit(1)

@@ -23,6 +23,8 @@ def report():
               default="type", show_default=True, help="Group permits by.")
 @click.option("--campaign", metavar="NAME", help="Only projects of this campaign.")
 @click.option("--as-of", type=DATE, help="Report the state on this day (default today).")
+@click.option("--recount", is_flag=True,
+              help="Count every permit row, not the counts kept since the day's sweep.")
 @click.option("--json", "fmt", flag_value="json", help="Print JSON only.")
 @click.option("--csv", "fmt", flag_value="csv", help="Print CSV (UTF-8) only.")
 @click.option("--md", "fmt", flag_value="md", help="Print Markdown only.")
@@ -30,7 +32,7 @@ def report():
               metavar="FILE", help="Write an xlsx workbook to FILE.")
 @LANG
 @pass_app
-def report_completion(app, by, campaign, as_of, fmt, xlsx, lang):
+def report_completion(app, by, campaign, as_of, recount, fmt, xlsx, lang):
     """Report required, closed and on-time permits and completion rates per group.
 
     Example: workflow report completion --by department --as-of 2026-11-20 --md
@@ -43,7 +45,7 @@ def report_completion(app, by, campaign, as_of, fmt, xlsx, lang):
         to_csv,
     )
 
-    result = completion(app, by=by, campaign=campaign, as_of=as_of, lang=lang)
+    result = completion(app, by=by, campaign=campaign, as_of=as_of, lang=lang, recount=recount)
     if xlsx is not None:
         completion_xlsx(result, xlsx)
         if fmt is None:

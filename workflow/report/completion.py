@@ -10,7 +10,9 @@ closing (`ord(closed_on) - ord(accepted_on) - paused_days`, the clock's own coun
 
 Everything is a GROUP BY in SQL. A past `as_of` reads each permit's state from its last move
 on or before that day; permits still open then whose clock changed later (a move after that
-day) are the only rows read into Python, to fold their events up to that day.
+day) are the only rows read into Python, to fold their events up to that day. As of the day
+of the last sweep, with nothing moved after it, a grouping by type, department or district sums
+the kept counts instead (store/tally.py): a few thousand rows instead of every permit.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from workflow.domain.calendar import day_number
 from workflow.domain.clock import ClockFacts, Phase, read_clock
 from workflow.errors import BadData, NotFound
 from workflow.report.i18n import check_lang, t
+from workflow.store import tally
 from workflow.store.events import event_t, permit_t
 from workflow.store.models import Campaign, Project, ProjectCampaign
 from workflow.store.queries import cal_t, light_case, limit_of, pause_from
@@ -200,6 +203,37 @@ def _aggregate(conn: Connection, facts, by: str | None, campaign_id: int | None)
     return out
 
 
+def _kept(conn: Connection, by: str) -> list[dict]:
+    """The groups of `by` from the kept counts (store/tally.py), as `_aggregate` gives them."""
+    from workflow.store.models import PermitTally
+
+    t = PermitTally.__table__
+    is_open = t.c.phase.in_(OPEN)
+
+    def total(cond=None, column=t.c.n):
+        return sa.func.sum(column if cond is None else sa.case((cond, column), else_=0))
+
+    closed = t.c.phase == Phase.CLOSED.value
+    query = sa.select(
+        t.c[by].label("key"),
+        total(t.c.phase != Phase.VOID.value).label("required"),
+        total(closed).label("closed"),
+        total(is_open).label("in_progress"),
+        total(t.c.phase == Phase.PENDING.value).label("pending"),
+        total(sa.and_(closed, t.c.light == "green")).label("on_time"),
+        total(sa.and_(is_open, t.c.light == "red")).label("red"),
+        total(sa.and_(is_open, t.c.light == "yellow")).label("yellow"),
+        total(column=t.c.close_days).label("close_days_sum"),
+        total(column=t.c.close_n).label("close_days_n"),
+    ).group_by(t.c[by]).having(sa.func.sum(t.c.n) > 0)  # a group of no permits is no group
+    out = []
+    for r in conn.execute(query):
+        row = {k: int(r._mapping[k] or 0) for k in (*COUNTS, "close_days_sum", "close_days_n")}
+        row["key"] = r.key
+        out.append(row)
+    return out
+
+
 def _fold_moved(conn: Connection, app: App, facts, by: str | None, campaign_id: int | None,
                 as_of: date) -> dict[Any, dict[str, int]]:
     """Lights as of `as_of` of permits open then that moved later: red/yellow per group key.
@@ -283,18 +317,25 @@ def completion(
     campaign: str | None = None,
     as_of: date | None = None,
     lang: str | None = None,
+    recount: bool = False,
 ) -> dict[str, Any]:
-    """Return the completion report grouped `by` type, department, district or campaign."""
+    """Return the completion report grouped `by` type, department, district or campaign.
+
+    As of the day of the last sweep, with nothing moved after it, a grouping by type,
+    department or district reads the kept counts (store/tally.py); `recount` counts the permit
+    rows instead, as every other report does.
+    """
     if by not in GROUPINGS:
         raise BadData(f"unknown grouping {by!r} (by: {', '.join(GROUPINGS)})")
     lang = check_lang(lang, app.policy.settings.language)
     as_of = as_of or app.today()
     with app.db.connect() as conn:
-        return _completion(app, conn, by=by, campaign=campaign, as_of=as_of, lang=lang)
+        return _completion(app, conn, by=by, campaign=campaign, as_of=as_of, lang=lang,
+                           recount=recount)
 
 
 def _completion(app: App, conn: Connection, *, by: str, campaign: str | None, as_of: date,
-                lang: str) -> dict[str, Any]:
+                lang: str, recount: bool = False) -> dict[str, Any]:
     from workflow.permits import ensure_calendar_current
 
     ensure_calendar_current(app, conn)  # cached pause days are counted on the calendar in force
@@ -313,13 +354,17 @@ def _completion(app: App, conn: Connection, *, by: str, campaign: str | None, as
     later = conn.execute(
         sa.select(event_t.c.id).where(event_t.c.kind != "light", event_t.c.on > as_of).limit(1)
     ).first()
-    if later is None:  # nothing happened after the report day: the rows are the state
-        facts = _facts_now(conn, as_of, ordinal)
-        from_log = False
+    kept = (later is None and not recount and campaign_id is None and by != "campaign"
+            and tally.lights_as_of(conn) == day_number(as_of))
+    from_log = later is not None
+    if kept:  # the day's sweep left every open light as of the report day
+        groups = _kept(conn, by)
     else:
-        facts = _facts_as_of(conn, app, as_of, ordinal)
-        from_log = True
-    groups = _aggregate(conn, facts, by, campaign_id)
+        if from_log:
+            facts = _facts_as_of(conn, app, as_of, ordinal)
+        else:  # nothing happened after the report day: the rows are the state
+            facts = _facts_now(conn, as_of, ordinal)
+        groups = _aggregate(conn, facts, by, campaign_id)
     if by == "campaign":  # a project may sit in several campaigns: count the total apart
         total = _aggregate(conn, facts, None, campaign_id)[0]
     else:  # every permit falls in exactly one group: the total is their sum
@@ -345,5 +390,6 @@ def _completion(app: App, conn: Connection, *, by: str, campaign: str | None, as
     return {
         "report": "completion", "by": by, "as_of": as_of.isoformat(), "campaign": campaign,
         "lang": lang, "title": t("completion_title", lang), "from_log": from_log,
+        "from_kept_counts": kept,
         "columns": list(COLUMNS), "rows": rows, "total": total,
     }

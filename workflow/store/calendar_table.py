@@ -53,6 +53,12 @@ def materialise(conn: Connection, cal: Calendar) -> bool:
         for d, w, n, c in cal.days(FIRST_DAY, LAST_DAY)
     ]
     conn.execute(table.insert(), rows)
+    # working days to close changed with the calendar, and open lights keep the old one's
+    # until the next sweep logs their change
+    from workflow.store import tally
+
+    tally.refill(conn)
+    tally.forget_lights(conn)
     set_meta(conn, "calendar_digest", digest)
     set_meta(conn, "calendar_name", cal.name)
     return True

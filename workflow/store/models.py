@@ -173,6 +173,7 @@ ELSEWHERE = {
     "DeliveryAttempt": "models_supervision", "JobRun": "models_supervision",
     "SchedulerJob": "models_supervision",
     "Problem": "models_problems", "ProblemEvent": "models_problems",
+    "PermitTally": "models_tally",
 }
 
 

@@ -1,0 +1,149 @@
+"""Kept counts for the completion report: permits per (type, department, district, phase, light).
+
+Triggers (migration 0007) keep `permit_tally` by appending signed rows for every write to a
+permit or a project's district, so no writer can forget it; one bucket row per change, never
+a counter row updated in place (concurrent moves on PostgreSQL would queue on it, or deadlock
+when two moves swap buckets). The sweep folds the rows under its lock (`compact`).
+
+Closed permits count by their final light, open ones by their stored light, which holds as of
+the day in `meta` key `lights_as_of`: the sweep sets it, and the triggers delete it when a write
+stores an open light as of an earlier day (a move dated back, a ledger import), as does a
+calendar load. The report reads the counts only when that day is its own (docs/reports.md).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from workflow.domain.calendar import day_number
+
+LIGHTS_AS_OF = "lights_as_of"
+TALLY = "permit_tally"
+COMPACT_CHECK = 20_000  # below this many rows, `compact` first checks there is work to do
+BUCKET = ("type", "department", "district", "phase", "light")
+# the permit columns a bucket is made of (district through project_id)
+BUCKET_SOURCES = ("type", "department", "project_id", "phase", "light", "accepted_on",
+                  "closed_on", "paused_days")
+# the columns an open permit's light depends on, the light included
+CLOCK = ("phase", "light", "light_on", "accepted_on", "promised_days", "extension_days",
+         "paused_days", "suspended_since", "warn_at")
+
+
+def sums_sql(source: str) -> str:
+    """The signed bucket rows of `source` summed per bucket; `source` is a SELECT of (type,
+    department, district, phase, light, accepted_on, closed_on, paused_days, sign)."""
+    return (
+        "SELECT type, department, district, phase, light, sum(sign), "
+        "sum(CASE WHEN d IS NULL THEN 0 ELSE sign END), sum(coalesce(d, 0) * sign) "
+        "FROM (SELECT s.type, s.department, s.district, s.phase, "
+        "CASE WHEN s.phase IN ('running', 'paused', 'closed') THEN s.light ELSE 'none' END "
+        "AS light, s.sign, "
+        # working days to close, as the report counts them (the clock's own count)
+        "CASE WHEN s.phase = 'closed' THEN cls.ordinal - acc.ordinal - s.paused_days END AS d "
+        f"FROM ({source}) AS s "
+        "LEFT JOIN calendar_day acc ON acc.day = s.accepted_on "
+        "LEFT JOIN calendar_day cls ON cls.day = s.closed_on) AS b "
+        "GROUP BY type, department, district, phase, light "
+        "HAVING sum(sign) <> 0 OR sum(coalesce(d, 0) * sign) <> 0 "
+        "OR sum(CASE WHEN d IS NULL THEN 0 ELSE sign END) <> 0"
+    )
+
+
+def insert_sql(source: str) -> str:
+    """INSERT the summed bucket rows of `source` (see `sums_sql`)."""
+    return (f"INSERT INTO {TALLY} (type, department, district, phase, light, n, close_n, "
+            f"close_days) " + sums_sql(source))
+
+
+def permits_source(table: str = "permit", sign: int = 1, district: str = "pr.district",
+                   where: str = "") -> str:
+    """A SELECT of the rows of `table` (permit rows) as bucket sources, `sign` each."""
+    join = " JOIN project pr ON pr.id = p.project_id" if district == "pr.district" else ""
+    return (
+        f"SELECT p.type, p.department, {district} AS district, p.phase, p.light, "
+        f"p.accepted_on, p.closed_on, p.paused_days, {sign} AS sign FROM {table} p{join}"
+        + (f" WHERE {where}" if where else "")
+    )
+
+
+def refill(conn: Connection) -> None:
+    """Count every permit afresh (a calendar load changes working days to close)."""
+    conn.exec_driver_sql(f"DELETE FROM {TALLY}")
+    conn.exec_driver_sql(insert_sql(permits_source()))
+
+
+def compact(conn: Connection) -> None:
+    """Fold the rows appended so far into one per bucket (run under the sweep's lock)."""
+    top, rows = conn.exec_driver_sql(f"SELECT max(id), count(*) FROM {TALLY}").one()
+    if not rows:
+        return
+    if rows <= COMPACT_CHECK and rows == conn.exec_driver_sql(
+        f"SELECT count(*) FROM (SELECT 1 FROM {TALLY} GROUP BY {', '.join(BUCKET)}) AS g"
+    ).scalar_one():
+        return  # one row per bucket already: a re-run writes nothing
+    summed = (f"SELECT type, department, district, phase, light, sum(n) AS n, "
+              f"sum(close_n) AS close_n, sum(close_days) AS close_days FROM {{rows}} "
+              f"GROUP BY {', '.join(BUCKET)} "
+              "HAVING sum(n) <> 0 OR sum(close_n) <> 0 OR sum(close_days) <> 0")
+    columns = f"{', '.join(BUCKET)}, n, close_n, close_days"
+    if conn.dialect.name == "postgresql":
+        # one statement: the rows deleted are exactly the rows summed, whatever commits meanwhile
+        conn.exec_driver_sql(
+            f"WITH gone AS (DELETE FROM {TALLY} WHERE id <= %(top)s RETURNING *) "
+            f"INSERT INTO {TALLY} ({columns}) " + summed.format(rows="gone"),
+            {"top": top},
+        )
+    else:  # one writer at a time
+        conn.exec_driver_sql(
+            f"INSERT INTO {TALLY} ({columns}) "
+            + summed.format(rows=f"(SELECT * FROM {TALLY} WHERE id <= ?) AS t"),
+            (top,),
+        )
+        conn.exec_driver_sql(f"DELETE FROM {TALLY} WHERE id <= ?", (top,))
+
+
+def mark_lights(conn: Connection, day: date) -> None:
+    """Record that every open permit's stored light holds as of `day` (the sweep's last act)."""
+    from workflow.store.calendar_table import set_meta
+
+    set_meta(conn, LIGHTS_AS_OF, str(day_number(day)))
+
+
+def forget_lights(conn: Connection) -> None:
+    conn.exec_driver_sql(f"DELETE FROM meta WHERE key = '{LIGHTS_AS_OF}'")
+
+
+def lights_as_of(conn: Connection) -> int | None:
+    """The day number as of which every open permit's stored light holds, if one does."""
+    from workflow.store.calendar_table import get_meta
+
+    value = get_meta(conn, LIGHTS_AS_OF)
+    return None if value is None else int(value)
+
+
+def bucket_sums(conn: Connection, key: str | None = None) -> sa.Select:
+    """Per bucket (or per `key` column), the sums of the kept counts."""
+    from workflow.store.models import PermitTally
+
+    t = PermitTally.__table__
+    keys = [t.c[k] for k in ((key,) if key else BUCKET)]
+    return sa.select(
+        *keys, sa.func.sum(t.c.n).label("n"), sa.func.sum(t.c.close_n).label("close_n"),
+        sa.func.sum(t.c.close_days).label("close_days"),
+    ).group_by(*keys)
+
+
+def differences(conn: Connection) -> list[tuple]:
+    """Buckets whose kept counts differ from a count of the permits (empty when all agree)."""
+    kept = {tuple(r[:5]): tuple(int(v) for v in r[5:])
+            for r in conn.execute(bucket_sums(conn)) if any(r[5:])}
+    live = {tuple(r[:5]): tuple(int(v) for v in r[5:])
+            for r in conn.exec_driver_sql(sums_sql(permits_source()))}
+    return sorted(
+        ((*k, kept.get(k), live.get(k)) for k in kept.keys() | live.keys()
+         if kept.get(k) != live.get(k)),
+        key=repr,
+    )

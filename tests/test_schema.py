@@ -22,3 +22,21 @@ def test_migrations_build_exactly_the_schema_the_models_declare(app):
     left = [d for d in diff
             if not (d[0] == "remove_index" and d[1].name in MIGRATION_ONLY)]
     assert left == []
+
+
+def test_the_kept_counts_triggers_are_in_place(app):
+    """The completion report trusts the kept counts only while these triggers run; a migration
+    that rebuilt `permit` or `project` (SQLite batch mode) would drop them silently."""
+    with app.db.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            names = set(conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars())
+            expected = {"permit_tally_insert", "permit_tally_update", "permit_tally_delete",
+                        "project_tally_district", "permit_lights_stale_insert",
+                        "permit_lights_stale_update"}
+        else:  # PostgreSQL checks stale lights inside the statement triggers
+            names = set(conn.exec_driver_sql(
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal").scalars())
+            expected = {"permit_tally_insert", "permit_tally_update", "permit_tally_delete",
+                        "project_tally_district"}
+    assert expected <= names

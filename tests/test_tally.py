@@ -245,3 +245,33 @@ def test_concurrent_moves_and_district_changes_keep_the_counts(backend_url):
         t.join()
     assert errors == []
     assert assert_kept_equals_recount(app) is True
+
+
+def test_a_district_change_waits_for_a_permit_write_in_progress(backend_url):
+    """A permit written in one transaction while another changes its project's district: the
+    district change counts the permit as the first transaction leaves it, not as it stood."""
+    app = seeded(backend_url)
+    with app.db.connect() as conn:
+        permit_id, project_id = conn.execute(sa.text(
+            "SELECT id, project_id FROM permit WHERE phase = 'running' ORDER BY id LIMIT 1")
+        ).one()
+    moved = threading.Event()
+    done = threading.Event()
+
+    def change_district():
+        moved.wait()
+        with app.db.connect(write=True) as conn:
+            conn.execute(sa.text("UPDATE project SET district = '新区' WHERE id = :id"),
+                         {"id": project_id})
+        done.set()
+
+    other = threading.Thread(target=change_district)
+    other.start()
+    with app.db.connect(write=True) as conn:  # a close written by plain SQL, not committed yet
+        conn.execute(sa.text("UPDATE permit SET phase = 'closed', state = 'approved', "
+                             "closed_on = accepted_on + 1 WHERE id = :id"), {"id": permit_id})
+        moved.set()
+        assert not done.wait(1.0)  # the district change waits for this write
+    other.join()
+    with app.db.connect() as conn:
+        assert tally.differences(conn) == []

@@ -66,7 +66,8 @@ def rebuild(
 
     With `problems` (and no `ref`), problem rows too, counted under `problems`.
     """
-    with app.db.connect(write=not check_only) as conn:
+    # a check reads the kept counts and the rows they count in one snapshot
+    with app.db.connect(write=not check_only, snapshot=check_only) as conn:
         if not check_only:
             me = actors.lookup(conn, app.settings.actor)
             actors.require(me, REBUILD_ROLES, "rebuild permit rows")

@@ -33,12 +33,13 @@ from workflow.errors import BadData, NotFound
 from workflow.report.i18n import check_lang, t
 from workflow.store import tally
 from workflow.store.events import event_t, permit_t
-from workflow.store.models import Campaign, Project, ProjectCampaign
+from workflow.store.models import Campaign, PermitTally, Project, ProjectCampaign
 from workflow.store.queries import cal_t, light_case, limit_of, pause_from
 
 project_t = Project.__table__
 campaign_t = Campaign.__table__
 link_t = ProjectCampaign.__table__
+tally_t = PermitTally.__table__
 
 GROUPINGS = ("type", "department", "district", "campaign")
 COUNTS = ("required", "closed", "in_progress", "pending", "on_time", "red", "yellow")
@@ -205,27 +206,25 @@ def _aggregate(conn: Connection, facts, by: str | None, campaign_id: int | None)
 
 def _kept(conn: Connection, by: str) -> list[dict]:
     """The groups of `by` from the kept counts (store/tally.py), as `_aggregate` gives them."""
-    from workflow.store.models import PermitTally
+    k = tally_t.c
+    is_open = k.phase.in_(OPEN)
+    closed = k.phase == Phase.CLOSED.value
 
-    t = PermitTally.__table__
-    is_open = t.c.phase.in_(OPEN)
-
-    def total(cond=None, column=t.c.n):
+    def summed(cond=None, column=k.n):
         return sa.func.sum(column if cond is None else sa.case((cond, column), else_=0))
 
-    closed = t.c.phase == Phase.CLOSED.value
     query = sa.select(
-        t.c[by].label("key"),
-        total(t.c.phase != Phase.VOID.value).label("required"),
-        total(closed).label("closed"),
-        total(is_open).label("in_progress"),
-        total(t.c.phase == Phase.PENDING.value).label("pending"),
-        total(sa.and_(closed, t.c.light == "green")).label("on_time"),
-        total(sa.and_(is_open, t.c.light == "red")).label("red"),
-        total(sa.and_(is_open, t.c.light == "yellow")).label("yellow"),
-        total(column=t.c.close_days).label("close_days_sum"),
-        total(column=t.c.close_n).label("close_days_n"),
-    ).group_by(t.c[by]).having(sa.func.sum(t.c.n) > 0)  # a group of no permits is no group
+        k[by].label("key"),
+        summed(k.phase != Phase.VOID.value).label("required"),
+        summed(closed).label("closed"),
+        summed(is_open).label("in_progress"),
+        summed(k.phase == Phase.PENDING.value).label("pending"),
+        summed(sa.and_(closed, k.light == "green")).label("on_time"),
+        summed(sa.and_(is_open, k.light == "red")).label("red"),
+        summed(sa.and_(is_open, k.light == "yellow")).label("yellow"),
+        summed(column=k.close_days).label("close_days_sum"),
+        summed(column=k.close_n).label("close_days_n"),
+    ).group_by(k[by]).having(sa.func.sum(k.n) > 0)  # a group of no permits is no group
     out = []
     for r in conn.execute(query):
         row = {k: int(r._mapping[k] or 0) for k in (*COUNTS, "close_days_sum", "close_days_n")}
@@ -323,13 +322,15 @@ def completion(
 
     As of the day of the last sweep, with nothing moved after it, a grouping by type,
     department or district reads the kept counts (store/tally.py); `recount` counts the permit
-    rows instead, as every other report does.
+    rows instead, as a past day, a campaign or a day not swept yet always do. Both give the
+    same figures.
     """
     if by not in GROUPINGS:
         raise BadData(f"unknown grouping {by!r} (by: {', '.join(GROUPINGS)})")
     lang = check_lang(lang, app.policy.settings.language)
     as_of = as_of or app.today()
-    with app.db.connect() as conn:
+    # one snapshot: whether the kept counts hold as of the day, and the counts themselves
+    with app.db.connect(snapshot=True) as conn:
         return _completion(app, conn, by=by, campaign=campaign, as_of=as_of, lang=lang,
                            recount=recount)
 
@@ -357,6 +358,7 @@ def _completion(app: App, conn: Connection, *, by: str, campaign: str | None, as
     kept = (later is None and not recount and campaign_id is None and by != "campaign"
             and tally.lights_as_of(conn) == day_number(as_of))
     from_log = later is not None
+    facts = None
     if kept:  # the day's sweep left every open light as of the report day
         groups = _kept(conn, by)
     else:

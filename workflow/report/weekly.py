@@ -39,7 +39,7 @@ def weekly(app: App, *, as_of: date | None = None, lang: str | None = None) -> d
     start = as_of - timedelta(days=WEEK_DAYS - 1)
     closing_events = [e.name for e in policy.lifecycle.events.values()
                       if e.clock == ClockEffect.CLOSE]
-    with app.db.connect() as conn:
+    with app.db.connect(snapshot=True) as conn:  # every section as of one snapshot
         summary = _completion(app, conn, by="department", campaign=None, as_of=as_of, lang=lang)
         closings = _closings(conn, app, lang, start, as_of, closing_events)
         reds = _new_reds(conn, app, lang, start, as_of)

@@ -119,8 +119,13 @@ class Database:
         return redact(self.url)
 
     @contextmanager
-    def connect(self, write: bool = False) -> Iterator[Connection]:
-        """Yield a connection inside one transaction; commit on success, roll back on error."""
+    def connect(self, write: bool = False, snapshot: bool = False) -> Iterator[Connection]:
+        """Yield a connection inside one transaction; commit on success, roll back on error.
+
+        With `snapshot`, every statement reads the same snapshot: REPEATABLE READ on
+        PostgreSQL, where each statement of a READ COMMITTED transaction sees what committed
+        before it (an SQLite transaction reads one snapshot already).
+        """
         if self.path is not None and not self.create_if_missing and not self.path.exists():
             raise DatabaseUnavailable(
                 f"database unavailable: no database at {self.path} "
@@ -133,6 +138,8 @@ class Database:
         try:
             if write:
                 conn = conn.execution_options(workflow_write=True)
+            if snapshot and not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
         except sa.exc.OperationalError as e:

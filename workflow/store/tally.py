@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from workflow.domain.calendar import day_number
@@ -70,9 +69,14 @@ def permits_source(table: str = "permit", sign: int = 1, district: str = "pr.dis
 
 
 def refill(conn: Connection) -> None:
-    """Count every permit afresh (a calendar load changes working days to close)."""
-    conn.exec_driver_sql(f"DELETE FROM {TALLY}")
-    conn.exec_driver_sql(insert_sql(permits_source()))
+    """Count every permit afresh: after a calendar load (working days to close change with the
+    calendar), a rebuild, and when the table is created."""
+    if conn.dialect.name == "postgresql":  # one statement, one snapshot (as `compact`)
+        conn.exec_driver_sql(f"WITH gone AS (DELETE FROM {TALLY}) "
+                             + insert_sql(permits_source()))
+    else:
+        conn.exec_driver_sql(f"DELETE FROM {TALLY}")
+        conn.exec_driver_sql(insert_sql(permits_source()))
 
 
 def compact(conn: Connection) -> None:
@@ -113,6 +117,7 @@ def mark_lights(conn: Connection, day: date) -> None:
 
 
 def forget_lights(conn: Connection) -> None:
+    """Say that open lights may not hold as of any one day (until the next sweep)."""
     conn.exec_driver_sql(f"DELETE FROM meta WHERE key = '{LIGHTS_AS_OF}'")
 
 
@@ -124,22 +129,15 @@ def lights_as_of(conn: Connection) -> int | None:
     return None if value is None else int(value)
 
 
-def bucket_sums(conn: Connection, key: str | None = None) -> sa.Select:
-    """Per bucket (or per `key` column), the sums of the kept counts."""
-    from workflow.store.models import PermitTally
-
-    t = PermitTally.__table__
-    keys = [t.c[k] for k in ((key,) if key else BUCKET)]
-    return sa.select(
-        *keys, sa.func.sum(t.c.n).label("n"), sa.func.sum(t.c.close_n).label("close_n"),
-        sa.func.sum(t.c.close_days).label("close_days"),
-    ).group_by(*keys)
-
-
 def differences(conn: Connection) -> list[tuple]:
-    """Buckets whose kept counts differ from a count of the permits (empty when all agree)."""
-    kept = {tuple(r[:5]): tuple(int(v) for v in r[5:])
-            for r in conn.execute(bucket_sums(conn)) if any(r[5:])}
+    """Buckets whose kept counts differ from a count of the permits (empty when all agree).
+
+    Read both in one snapshot (`Database.connect(snapshot=True)`), or a move committing
+    between the two reads shows as a difference on PostgreSQL.
+    """
+    kept = {tuple(r[:5]): tuple(int(v) for v in r[5:]) for r in conn.exec_driver_sql(
+        f"SELECT {', '.join(BUCKET)}, sum(n), sum(close_n), sum(close_days) FROM {TALLY} "
+        f"GROUP BY {', '.join(BUCKET)}") if any(r[5:])}
     live = {tuple(r[:5]): tuple(int(v) for v in r[5:])
             for r in conn.exec_driver_sql(sums_sql(permits_source()))}
     return sorted(

@@ -17,24 +17,54 @@ Create Date: 2026-11-28
 import sqlalchemy as sa
 from alembic import op
 
-from workflow.store.tally import (
-    BUCKET_SOURCES,
-    CLOCK,
-    LIGHTS_AS_OF,
-    insert_sql,
-    permits_source,
-    refill,
-)
-
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+# The SQL is written out here, not imported from workflow.store.tally: a migration creates the
+# same triggers whatever the code becomes later (a change to them is a new migration).
+LIGHTS_AS_OF = "lights_as_of"
+BUCKET_SOURCES = ("type", "department", "project_id", "phase", "light", "accepted_on",
+                  "closed_on", "paused_days")
+CLOCK = ("phase", "light", "light_on", "accepted_on", "promised_days", "extension_days",
+         "paused_days", "suspended_since", "warn_at")
 OPEN = "('running', 'paused')"
 MARK = f"(SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{LIGHTS_AS_OF}')"
 FORGET = f"DELETE FROM meta WHERE key = '{LIGHTS_AS_OF}'"
 PERMIT_TRIGGERS = ("permit_tally_insert", "permit_tally_update", "permit_tally_delete")
+
+
+def insert_sql(source: str) -> str:
+    """INSERT the signed bucket rows of `source` (type, department, district, phase, light,
+    accepted_on, closed_on, paused_days, sign), summed per bucket."""
+    return (
+        "INSERT INTO permit_tally (type, department, district, phase, light, n, close_n, "
+        "close_days) "
+        "SELECT type, department, district, phase, light, sum(sign), "
+        "sum(CASE WHEN d IS NULL THEN 0 ELSE sign END), sum(coalesce(d, 0) * sign) "
+        "FROM (SELECT s.type, s.department, s.district, s.phase, "
+        "CASE WHEN s.phase IN ('running', 'paused', 'closed') THEN s.light ELSE 'none' END "
+        "AS light, s.sign, "
+        "CASE WHEN s.phase = 'closed' THEN cls.ordinal - acc.ordinal - s.paused_days END AS d "
+        f"FROM ({source}) AS s "
+        "LEFT JOIN calendar_day acc ON acc.day = s.accepted_on "
+        "LEFT JOIN calendar_day cls ON cls.day = s.closed_on) AS b "
+        "GROUP BY type, department, district, phase, light "
+        "HAVING sum(sign) <> 0 OR sum(coalesce(d, 0) * sign) <> 0 "
+        "OR sum(CASE WHEN d IS NULL THEN 0 ELSE sign END) <> 0"
+    )
+
+
+def permits_source(table: str = "permit", sign: int = 1, district: str = "pr.district",
+                   where: str = "") -> str:
+    """A SELECT of the rows of `table` (permit rows) as bucket sources, `sign` each."""
+    join = " JOIN project pr ON pr.id = p.project_id" if district == "pr.district" else ""
+    return (
+        f"SELECT p.type, p.department, {district} AS district, p.phase, p.light, "
+        f"p.accepted_on, p.closed_on, p.paused_days, {sign} AS sign FROM {table} p{join}"
+        + (f" WHERE {where}" if where else "")
+    )
 
 
 def _row(ref: str, sign: int) -> str:
@@ -103,7 +133,12 @@ def _postgresql() -> list[str]:
             permits_source("old_rows", -1) + " UNION ALL " + permits_source("new_rows", 1)
         ) + f"; {update_forget}"),
         _function("permit_tally_delete", insert_sql(permits_source("old_rows", -1))),
-        _function("project_tally_district", insert_sql(project_rows)),
+        # Moves the project's permits to the new district as the permit rows stand now: a
+        # permit write still running would have counted them in the old one. The lock waits
+        # for those writers and holds new ones until this transaction ends (district changes
+        # are rare; moves never write a project, so they cannot wait on each other).
+        _function("project_tally_district", "LOCK TABLE permit IN SHARE ROW EXCLUSIVE MODE; "
+                  + insert_sql(project_rows)),
         "CREATE TRIGGER permit_tally_insert AFTER INSERT ON permit "
         "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
         "EXECUTE FUNCTION permit_tally_insert()",
@@ -136,7 +171,7 @@ def upgrade() -> None:
     conn = op.get_bind()
     for statement in _postgresql() if conn.dialect.name == "postgresql" else _sqlite():
         conn.exec_driver_sql(statement)
-    refill(conn)
+    conn.exec_driver_sql(insert_sql(permits_source()))  # count the permits there are
 
 
 def downgrade() -> None:

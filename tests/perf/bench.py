@@ -1053,6 +1053,9 @@ def measure_cli(args, target: Target, cli: dict[str, list]) -> None:
     app.db.dispose()  # PostgreSQL copies a template only when nobody is connected to it
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
     target.restore()
+    # the copy just written (a gigabyte at 1M) is flushed first: its writeback slowed every
+    # process started meanwhile, the bare imports too, and by unequal amounts
+    os.sync()
     work = ["--db", target.work_url, "--today", args.today.isoformat(), "--as", "admin"]
     for i in range(args.cli_runs):
         cli["import_click_s"].append(

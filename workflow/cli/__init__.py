@@ -55,14 +55,14 @@ def quick_exit(code: int) -> None:
     pydantic and the policy created, one by one, which costs a cold `permit show` about a
     fifth of its time. So flush what is buffered, close the databases and logs, then leave.
     """
-    import logging
     import os
 
     if "workflow.store.db" in sys.modules:
         from workflow.store.db import close_all
 
         close_all()
-    logging.shutdown()
+    if "logging" in sys.modules:  # `--help` never loaded it: no log to close
+        sys.modules["logging"].shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -73,12 +73,14 @@ def quick_exit(code: int) -> None:
     os._exit(code)
 
 
-from workflow.cli import core  # noqa: E402,F401  (registers the commands)
-from workflow.cli import supervision  # noqa: E402,F401
-from workflow.cli import report  # noqa: E402,F401
-from workflow.cli import problems  # noqa: E402,F401
-from workflow.cli import demo  # noqa: E402,F401
-from workflow.cli import audit  # noqa: E402,F401
+from workflow.cli import (
+    audit,  # noqa: E402,F401
+    core,  # noqa: E402,F401  (registers the commands)
+    demo,  # noqa: E402,F401
+    problems,  # noqa: E402,F401
+    report,  # noqa: E402,F401
+    supervision,  # noqa: E402,F401
+)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

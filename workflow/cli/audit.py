@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from workflow.cli import cli
-from workflow.cli.common import emit_json, json_option, pass_app
+from workflow.cli.common import PathParam, emit_json, json_option, pass_app
 
 
 @cli.group()
@@ -43,7 +41,7 @@ def audit_verify(app, as_json):
 
 
 @cli.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=PathParam())
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @json_option
 @pass_app
@@ -62,7 +60,7 @@ def backup(app, file, force, as_json):
 
 
 @cli.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=PathParam())
 @json_option
 @pass_app
 def restore(app, file, as_json):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from datetime import date
 
@@ -124,7 +123,25 @@ def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON only.")(f)
 
 
+class PathParam(click.Path):
+    """click.Path that gives a pathlib.Path, imported only when a command takes a path
+    (pathlib with urllib.parse is a tenth of `workflow --help`'s own import time)."""
+
+    def convert(self, value, param, ctx):
+        from pathlib import Path
+
+        return Path(super().convert(value, param, ctx))
+
+
+def as_path(value):
+    from pathlib import Path
+
+    return Path(value)
+
+
 def emit_json(obj) -> None:
+    import json
+
     click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
 

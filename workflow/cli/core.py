@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from workflow.cli import cli
 from workflow.cli.common import (
-    DATE, LIGHT_MARK, emit_fields, emit_json, emit_table, json_option, pass_app,
+    DATE,
+    LIGHT_MARK,
+    PathParam,
+    as_path,
+    emit_fields,
+    emit_json,
+    emit_table,
+    json_option,
+    pass_app,
 )
 
 
@@ -45,7 +51,7 @@ def policy_check(directory):
     """
     from workflow.policy import load_policy
 
-    p = load_policy(Path(directory) if directory else None)
+    p = load_policy(as_path(directory) if directory else None)
     click.echo(f"{p.directory}: ok ({len(p.permit_types)} permit types, "
                f"{len(p.departments)} departments, calendars: {', '.join(p.calendars)})")
 
@@ -408,7 +414,7 @@ def calendar_check(app, strict, as_json):
 
 
 @calendar.command("load")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=PathParam(dir_okay=False))
 @json_option
 @pass_app
 def calendar_load(app, file, as_json):

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from workflow.cli import cli
-from workflow.cli.common import emit_json, json_option
+from workflow.cli.common import PathParam, as_path, emit_json, json_option
 
 
 @cli.command()
 @click.option("--db", "db_url", metavar="URL",
               help="Database to create (default: workflow.db in the output directory).")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("workflow-demo"), show_default=True,
+@click.option("--output-dir", type=PathParam(file_okay=False),
+              default="workflow-demo", show_default=True,
               help="Where the database and the demo's files go.")
 @click.option("--projects", type=int, metavar="N", help="Number of projects (default 150).")
 @click.option("--seed", type=int, metavar="N", help="Random seed (default from the seeds).")
@@ -35,7 +33,7 @@ def demo(ctx, db_url, output_dir, projects, seed, force, as_json):
         db_url = root.params["db_url"]  # `workflow --db URL demo`; WORKFLOW_DB is never used
     policies = root.obj.get("policies")
     result = run(output_dir=output_dir, db_url=db_url, projects=projects, seed=seed,
-                 force=force, policies=Path(policies) if policies else None)
+                 force=force, policies=as_path(policies) if policies else None)
     if as_json:
         return emit_json(result)
     _print(result)

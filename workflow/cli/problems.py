@@ -3,14 +3,13 @@ history; report problems, report summary, report agenda."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from workflow.cli import cli
 from workflow.cli.common import (
     DATE,
     LIGHT_MARK,
+    PathParam,
     emit_fields,
     emit_json,
     emit_table,
@@ -202,7 +201,7 @@ def report_summary(app, as_json):
 
 @report.command("agenda")
 @click.option("--as-of", type=DATE, help="Day the agenda is written for (default today).")
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", required=True, type=PathParam(dir_okay=False),
               metavar="FILE", help="FILE.md or FILE.xlsx.")
 @click.option("--lang", type=click.Choice(["zh", "en"]),
               help="Language of headers and names (default: policy settings.language).")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from workflow.cli import cli
-from workflow.cli.common import DATE, emit_json, emit_table, pass_app
+from workflow.cli.common import DATE, PathParam, emit_json, emit_table, pass_app
 
 LANG = click.option("--lang", type=click.Choice(["zh", "en"]),
                     help="Language of headers and names (default: policy settings.language).")
@@ -28,7 +26,7 @@ def report():
 @click.option("--json", "fmt", flag_value="json", help="Print JSON only.")
 @click.option("--csv", "fmt", flag_value="csv", help="Print CSV (UTF-8) only.")
 @click.option("--md", "fmt", flag_value="md", help="Print Markdown only.")
-@click.option("--xlsx", "xlsx", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--xlsx", "xlsx", type=PathParam(dir_okay=False),
               metavar="FILE", help="Write an xlsx workbook to FILE.")
 @LANG
 @pass_app
@@ -67,7 +65,7 @@ def report_completion(app, by, campaign, as_of, recount, fmt, xlsx, lang):
 
 @report.command("weekly")
 @click.option("--as-of", type=DATE, help="Last day of the week reported (default today).")
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", required=True, type=PathParam(dir_okay=False),
               metavar="FILE", help="FILE.md or FILE.xlsx.")
 @LANG
 @click.option("--json", "as_json", is_flag=True, help="Print the report's figures as JSON.")
@@ -92,7 +90,7 @@ def ledger():
 
 
 @ledger.command("export")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=PathParam(dir_okay=False))
 @click.option("--bom", is_flag=True, help="CSV: start with a UTF-8 BOM (for Excel on Windows).")
 @LANG
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
@@ -111,7 +109,7 @@ def ledger_export(app, file, bom, lang, as_json):
 
 
 @ledger.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=PathParam(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_app
 def ledger_import(app, file, as_json):
@@ -129,7 +127,7 @@ def ledger_import(app, file, as_json):
 
 
 @cli.command()
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", required=True, type=PathParam(dir_okay=False),
               metavar="FILE", help="The HTML file to write.")
 @LANG
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

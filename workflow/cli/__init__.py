@@ -73,14 +73,12 @@ def quick_exit(code: int) -> None:
     os._exit(code)
 
 
-from workflow.cli import (
-    audit,  # noqa: E402,F401
-    core,  # noqa: E402,F401  (registers the commands)
-    demo,  # noqa: E402,F401
-    problems,  # noqa: E402,F401
-    report,  # noqa: E402,F401
-    supervision,  # noqa: E402,F401
-)
+from workflow.cli import core  # noqa: E402,F401  (registers the commands)
+from workflow.cli import supervision  # noqa: E402,F401
+from workflow.cli import report  # noqa: E402,F401
+from workflow.cli import problems  # noqa: E402,F401
+from workflow.cli import demo  # noqa: E402,F401
+from workflow.cli import audit  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

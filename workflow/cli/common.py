@@ -134,6 +134,7 @@ class PathParam(click.Path):
 
 
 def as_path(value):
+    """A pathlib.Path of `value`, for the few commands that take a path as text."""
     from pathlib import Path
 
     return Path(value)

@@ -177,60 +177,53 @@ def _count(cond):
     return sa.func.sum(sa.case((cond, 1), else_=0))
 
 
+def _counted(phase, light, count) -> list:
+    """The report's counts as labelled columns; `count(cond)` counts the rows where cond holds."""
+    is_open, closed = phase.in_(OPEN), phase == Phase.CLOSED.value
+    return [
+        count(phase != Phase.VOID.value).label("required"),
+        count(closed).label("closed"),
+        count(is_open).label("in_progress"),
+        count(phase == Phase.PENDING.value).label("pending"),
+        count(sa.and_(closed, light == "green")).label("on_time"),
+        count(sa.and_(is_open, light == "red")).label("red"),
+        count(sa.and_(is_open, light == "yellow")).label("yellow"),
+    ]
+
+
+def _groups(conn: Connection, query) -> list[dict]:
+    return [
+        {**{name: int(r._mapping[name] or 0)
+            for name in (*COUNTS, "close_days_sum", "close_days_n")}, "key": r.key}
+        for r in conn.execute(query)
+    ]
+
+
 def _aggregate(conn: Connection, facts, by: str | None, campaign_id: int | None) -> list[dict]:
     source, key, where = _keyed(facts, by, campaign_id)
-    phase, light = facts.c.phase, facts.c.light
     query = sa.select(
-        key,
-        _count(phase != Phase.VOID.value).label("required"),
-        _count(phase == Phase.CLOSED.value).label("closed"),
-        _count(phase.in_(OPEN)).label("in_progress"),
-        _count(phase == Phase.PENDING.value).label("pending"),
-        _count(sa.and_(phase == Phase.CLOSED.value, light == "green")).label("on_time"),
-        _count(sa.and_(phase.in_(OPEN), light == "red")).label("red"),
-        _count(sa.and_(phase.in_(OPEN), light == "yellow")).label("yellow"),
+        key, *_counted(facts.c.phase, facts.c.light, _count),
         sa.func.sum(facts.c.close_days).label("close_days_sum"),
         sa.func.count(facts.c.close_days).label("close_days_n"),
     ).select_from(source).where(where)
     if by is not None:
         query = query.group_by(key)
-    out = []
-    for r in conn.execute(query):
-        row = {k: int(r._mapping[k] or 0) for k in COUNTS}
-        row["key"] = r.key
-        row["close_days_sum"] = int(r.close_days_sum or 0)
-        row["close_days_n"] = int(r.close_days_n or 0)
-        out.append(row)
-    return out
+    return _groups(conn, query)
 
 
 def _kept(conn: Connection, by: str) -> list[dict]:
     """The groups of `by` from the kept counts (store/tally.py), as `_aggregate` gives them."""
     k = tally_t.c
-    is_open = k.phase.in_(OPEN)
-    closed = k.phase == Phase.CLOSED.value
 
-    def summed(cond=None, column=k.n):
-        return sa.func.sum(column if cond is None else sa.case((cond, column), else_=0))
+    def summed(cond):  # each kept row stands for `n` permits
+        return sa.func.sum(sa.case((cond, k.n), else_=0))
 
     query = sa.select(
-        k[by].label("key"),
-        summed(k.phase != Phase.VOID.value).label("required"),
-        summed(closed).label("closed"),
-        summed(is_open).label("in_progress"),
-        summed(k.phase == Phase.PENDING.value).label("pending"),
-        summed(sa.and_(closed, k.light == "green")).label("on_time"),
-        summed(sa.and_(is_open, k.light == "red")).label("red"),
-        summed(sa.and_(is_open, k.light == "yellow")).label("yellow"),
-        summed(column=k.close_days).label("close_days_sum"),
-        summed(column=k.close_n).label("close_days_n"),
+        k[by].label("key"), *_counted(k.phase, k.light, summed),
+        sa.func.sum(k.close_days).label("close_days_sum"),
+        sa.func.sum(k.close_n).label("close_days_n"),
     ).group_by(k[by]).having(sa.func.sum(k.n) > 0)  # a group of no permits is no group
-    out = []
-    for r in conn.execute(query):
-        row = {k: int(r._mapping[k] or 0) for k in (*COUNTS, "close_days_sum", "close_days_n")}
-        row["key"] = r.key
-        out.append(row)
-    return out
+    return _groups(conn, query)
 
 
 def _fold_moved(conn: Connection, app: App, facts, by: str | None, campaign_id: int | None,

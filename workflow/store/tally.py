@@ -23,60 +23,32 @@ LIGHTS_AS_OF = "lights_as_of"
 TALLY = "permit_tally"
 COMPACT_CHECK = 20_000  # below this many rows, `compact` first checks there is work to do
 BUCKET = ("type", "department", "district", "phase", "light")
-# the permit columns a bucket is made of (district through project_id)
-BUCKET_SOURCES = ("type", "department", "project_id", "phase", "light", "accepted_on",
-                  "closed_on", "paused_days")
-# the columns an open permit's light depends on, the light included
-CLOCK = ("phase", "light", "light_on", "accepted_on", "promised_days", "extension_days",
-         "paused_days", "suspended_since", "warn_at")
+COLUMNS = f"{', '.join(BUCKET)}, n, close_n, close_days"
 
-
-def sums_sql(source: str) -> str:
-    """The signed bucket rows of `source` summed per bucket; `source` is a SELECT of (type,
-    department, district, phase, light, accepted_on, closed_on, paused_days, sign)."""
-    return (
-        "SELECT type, department, district, phase, light, sum(sign), "
-        "sum(CASE WHEN d IS NULL THEN 0 ELSE sign END), sum(coalesce(d, 0) * sign) "
-        "FROM (SELECT s.type, s.department, s.district, s.phase, "
-        "CASE WHEN s.phase IN ('running', 'paused', 'closed') THEN s.light ELSE 'none' END "
-        "AS light, s.sign, "
-        # working days to close, as the report counts them (the clock's own count)
-        "CASE WHEN s.phase = 'closed' THEN cls.ordinal - acc.ordinal - s.paused_days END AS d "
-        f"FROM ({source}) AS s "
-        "LEFT JOIN calendar_day acc ON acc.day = s.accepted_on "
-        "LEFT JOIN calendar_day cls ON cls.day = s.closed_on) AS b "
-        "GROUP BY type, department, district, phase, light "
-        "HAVING sum(sign) <> 0 OR sum(coalesce(d, 0) * sign) <> 0 "
-        "OR sum(CASE WHEN d IS NULL THEN 0 ELSE sign END) <> 0"
-    )
-
-
-def insert_sql(source: str) -> str:
-    """INSERT the summed bucket rows of `source` (see `sums_sql`)."""
-    return (f"INSERT INTO {TALLY} (type, department, district, phase, light, n, close_n, "
-            f"close_days) " + sums_sql(source))
-
-
-def permits_source(table: str = "permit", sign: int = 1, district: str = "pr.district",
-                   where: str = "") -> str:
-    """A SELECT of the rows of `table` (permit rows) as bucket sources, `sign` each."""
-    join = " JOIN project pr ON pr.id = p.project_id" if district == "pr.district" else ""
-    return (
-        f"SELECT p.type, p.department, {district} AS district, p.phase, p.light, "
-        f"p.accepted_on, p.closed_on, p.paused_days, {sign} AS sign FROM {table} p{join}"
-        + (f" WHERE {where}" if where else "")
-    )
+# Every permit's bucket summed: the count the triggers of migration 0007 keep up to date (the
+# migration writes its own copy of this SQL, so that later code never changes what it made).
+COUNT_PERMITS = (
+    "SELECT type, department, district, phase, light, count(*), count(d), coalesce(sum(d), 0) "
+    "FROM (SELECT p.type, p.department, pr.district, p.phase, "
+    "CASE WHEN p.phase IN ('running', 'paused', 'closed') THEN p.light ELSE 'none' END AS light, "
+    # working days to close, as the report counts them (the clock's own count)
+    "CASE WHEN p.phase = 'closed' THEN cls.ordinal - acc.ordinal - p.paused_days END AS d "
+    "FROM permit p JOIN project pr ON pr.id = p.project_id "
+    "LEFT JOIN calendar_day acc ON acc.day = p.accepted_on "
+    "LEFT JOIN calendar_day cls ON cls.day = p.closed_on) AS b "
+    f"GROUP BY {', '.join(BUCKET)}"
+)
 
 
 def refill(conn: Connection) -> None:
     """Count every permit afresh: after a calendar load (working days to close change with the
     calendar), a rebuild, and when the table is created."""
+    insert = f"INSERT INTO {TALLY} ({COLUMNS}) {COUNT_PERMITS}"
     if conn.dialect.name == "postgresql":  # one statement, one snapshot (as `compact`)
-        conn.exec_driver_sql(f"WITH gone AS (DELETE FROM {TALLY}) "
-                             + insert_sql(permits_source()))
+        conn.exec_driver_sql(f"WITH gone AS (DELETE FROM {TALLY}) {insert}")
     else:
         conn.exec_driver_sql(f"DELETE FROM {TALLY}")
-        conn.exec_driver_sql(insert_sql(permits_source()))
+        conn.exec_driver_sql(insert)
 
 
 def compact(conn: Connection) -> None:
@@ -92,17 +64,16 @@ def compact(conn: Connection) -> None:
               f"sum(close_n) AS close_n, sum(close_days) AS close_days FROM {{rows}} "
               f"GROUP BY {', '.join(BUCKET)} "
               "HAVING sum(n) <> 0 OR sum(close_n) <> 0 OR sum(close_days) <> 0")
-    columns = f"{', '.join(BUCKET)}, n, close_n, close_days"
     if conn.dialect.name == "postgresql":
         # one statement: the rows deleted are exactly the rows summed, whatever commits meanwhile
         conn.exec_driver_sql(
             f"WITH gone AS (DELETE FROM {TALLY} WHERE id <= %(top)s RETURNING *) "
-            f"INSERT INTO {TALLY} ({columns}) " + summed.format(rows="gone"),
+            f"INSERT INTO {TALLY} ({COLUMNS}) " + summed.format(rows="gone"),
             {"top": top},
         )
     else:  # one writer at a time
         conn.exec_driver_sql(
-            f"INSERT INTO {TALLY} ({columns}) "
+            f"INSERT INTO {TALLY} ({COLUMNS}) "
             + summed.format(rows=f"(SELECT * FROM {TALLY} WHERE id <= ?) AS t"),
             (top,),
         )
@@ -139,7 +110,7 @@ def differences(conn: Connection) -> list[tuple]:
         f"SELECT {', '.join(BUCKET)}, sum(n), sum(close_n), sum(close_days) FROM {TALLY} "
         f"GROUP BY {', '.join(BUCKET)}") if any(r[5:])}
     live = {tuple(r[:5]): tuple(int(v) for v in r[5:])
-            for r in conn.exec_driver_sql(sums_sql(permits_source()))}
+            for r in conn.exec_driver_sql(COUNT_PERMITS)}
     return sorted(
         ((*k, kept.get(k), live.get(k)) for k in kept.keys() | live.keys()
          if kept.get(k) != live.get(k)),

@@ -705,6 +705,8 @@ def step_report(args, **kw) -> dict:
         try:
             result = fn(app, by=by, **kw)
         except TypeError:
+            if kw:  # no `recount`: step_report_recount says n/a, never times a plain report
+                raise
             result = fn(app)
             break
         kept.append(bool(result.get("from_kept_counts")))
